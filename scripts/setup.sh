@@ -20,7 +20,7 @@ fi
 # and the interop peers (reference registry, skopeo, umoci).
 pkgs=(python3 python3-venv python3-dev gcc git iproute2 nftables iptables zstd
       busybox-static debootstrap skopeo umoci docker-registry apache2-utils
-      libseccomp2 ca-certificates curl procps psmisc)
+      libseccomp2 ca-certificates curl procps psmisc iperf3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
