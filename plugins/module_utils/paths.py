@@ -90,5 +90,15 @@ class Paths:
     def netns(self) -> Path:
         return self.run / "netns"
 
+    @property
+    def run_networks(self) -> Path:
+        """Network state that lives as long as the kernel's: endpoints, published ports."""
+        return self.run / "networks"
+
+    @property
+    def run_volumes(self) -> Path:
+        """Who uses which volume now (mounted volumes are unmounted when unused)."""
+        return self.run / "volumes"
+
     def lock(self, name: str) -> Path:
         return self.locks / f"{name}.lock"
