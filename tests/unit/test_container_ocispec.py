@@ -77,7 +77,7 @@ def test_full_spec_shape():
                 cgroups_path="/berth/" + CID, cgroupns=True,
                 mounts=(Mount("bind", "/srv", "/data", ("ro",)),))
     p = out["process"]
-    assert p["args"][:2] == [ocispec.INIT_PATH, "--"]
+    assert p["args"] == ["/entry.sh", "serve", "--port", "80"]
     assert p["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50]}
     assert p["cwd"] == "/app" and "HOME=/home/u" in p["env"]
     assert p["rlimits"] == [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]
@@ -128,3 +128,13 @@ def test_resources():
     assert ocispec.oci_resources(spec(resources=Resources(pids_limit=-1))) == {}
     full = build(spec(resources=Resources(pids_limit=5)))["linux"]["resources"]
     assert full["pids"] == {"limit": 5} and full["devices"] == SEC["deviceCgroup"]
+
+
+def test_run_options():
+    s = spec(tty=True, interactive=True, init=True, stop_timeout=3, log_opts={"max-size": "1m", "max-file": "2"})
+    ro = ocispec.run_options(s, IMAGE, "/r/x-json.log", ["berth", "x"])
+    assert ro["log"] == {"path": "/r/x-json.log", "max_size": 1 << 20, "max_file": 2}
+    assert ro["restart"] == {"name": "no", "max_retries": 0}
+    assert (ro["tty"], ro["open_stdin"], ro["init"], ro["stop_timeout"]) == (True, True, True, 3)
+    assert ro["stop_signal"] == "SIGQUIT" and ro["on_exit"] == ["berth", "x"]
+    assert ocispec.run_options(spec(log_driver="none"), {}, "/x")["log"]["path"] is None

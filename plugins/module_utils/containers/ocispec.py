@@ -23,7 +23,6 @@ OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHM_SIZE = 64 << 20
 CPU_PERIOD = 100_000
-INIT_PATH = "/sbin/docker-init"
 ETC_FILES = ("/etc/resolv.conf", "/etc/hostname", "/etc/hosts")
 RLIMITS = {"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
            "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE",
@@ -45,7 +44,6 @@ class SpecInputs:
     netns: str | None = None                # a netns to join (bridge networks); None: a new one
     cgroups_path: str = ""
     cgroupns: bool = False
-    init_path: str | None = None            # host path of the reaper bound at /sbin/docker-init
 
 
 # --- the process ----------------------------------------------------------------------------
@@ -180,9 +178,6 @@ def build_mounts(spec: ContainerSpec, inputs: SpecInputs) -> list[dict[str, Any]
     for dest, host in inputs.files.items():
         if dest not in user_dests:
             by_dest[dest] = {"destination": dest, "type": "bind", "source": host, "options": ["rbind", "rprivate"]}
-    if inputs.init_path:
-        by_dest[INIT_PATH] = {"destination": INIT_PATH, "type": "bind", "source": inputs.init_path,
-                              "options": ["rbind", "ro", "rprivate"]}
     for dest, opts in spec.tmpfs.items():
         by_dest[dest.rstrip("/") or "/"] = _tmpfs_mount(dest, opts)
     for m in inputs.mounts:
@@ -274,8 +269,6 @@ def build_runtime_spec(spec: ContainerSpec, image_config: Mapping[str, Any], inp
     """The OCI runtime spec (config.json of runtime-spec 1.x) for one start of the container."""
     sec = dict(security) if security is not None else _security(spec)
     args = process_args(spec, image_config)
-    if spec.init:
-        args = [INIT_PATH, "--"] + args
     process: dict[str, Any] = {
         "terminal": spec.tty,
         "user": inputs.user.to_oci(),
@@ -319,3 +312,25 @@ def build_runtime_spec(spec: ContainerSpec, image_config: Mapping[str, Any], inp
     if spec.privileged:
         out["annotations"]["io.berth.privileged"] = "true"
     return out
+
+
+def run_options(spec: ContainerSpec, image_config: Mapping[str, Any], log_path: str,
+                on_exit: list[str] | None = None, dns: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """RunOptions for the runtime (docs/design.md): log, restart policy, tty, stop, --init."""
+    from .options import parse_bytes
+
+    max_size = spec.log_opts.get("max-size")
+    return {
+        "log": {"path": log_path if spec.log_driver != "none" else None,
+                "max_size": parse_bytes(max_size, "--log-opt") if max_size else None,
+                "max_file": int(spec.log_opts.get("max-file", "1"))},
+        "restart": {"name": spec.restart_policy.name, "max_retries": spec.restart_policy.max_retries},
+        "tty": spec.tty,
+        "open_stdin": spec.interactive,
+        "stdin_once": spec.interactive,
+        "stop_signal": stop_signal(spec, image_config),
+        "stop_timeout": spec.effective_stop_timeout,
+        "on_exit": on_exit,
+        "dns": dict(dns) if dns else None,
+        "init": spec.init,
+    }
