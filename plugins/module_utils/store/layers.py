@@ -389,6 +389,8 @@ def is_whiteout(st: os.stat_result) -> bool:
 
 def is_opaque(path: str | os.PathLike[str] | int) -> bool:
     try:
+        if isinstance(path, int):
+            return os.getxattr(path, OPAQUE_XATTR) == b"y"
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
