@@ -1,0 +1,48 @@
+"""The command a container's monitor runs after the final exit (RunOptions.on_exit).
+
+It releases the network endpoints, unmounts the rootfs, and removes ``--rm`` containers with
+their anonymous volumes. It runs from the same engine tree as the monitor (the stable copy
+under root/engine when there is one), never from a folder an Ansible run may delete.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..paths import Paths
+
+_PACKAGE = __name__.rsplit(".", 1)[0]
+
+
+def _import_root() -> str:
+    """The folder holding ``ansible_collections`` for this copy of the engine."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    # .../ansible_collections/berth/engine/plugins/module_utils/containers
+    return os.path.abspath(os.path.join(here, *[".."] * 6))
+
+
+def command(paths: Paths, cid: str) -> list[str]:
+    root = _import_root()
+    try:
+        from ..runtime import service as runtime_service
+        stable = getattr(runtime_service, "stable_import_root", None)
+        if stable is not None:
+            root = stable(paths)
+    except ImportError:
+        pass
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            f"from {_PACKAGE}.exitcleanup import main; main()")
+    return [sys.executable, "-s", "-c", code, str(paths.root), str(paths.run), cid]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 3:
+        raise SystemExit("usage: exitcleanup ROOT RUN CONTAINER_ID")
+    from ..engine import Engine
+
+    Engine(Paths.from_env(args[0], args[1])).containers.exit_cleanup(args[2])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
