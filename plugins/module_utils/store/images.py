@@ -414,6 +414,24 @@ class ImageStore:
         total += sum(int(m.get("size") or 0) for m in self.snapshots.layers())
         return total
 
+    # --- archives (archive.py) -------------------------------------------------------------
+    def import_rootfs(self, fileobj: Any, changes: Iterable[str] = (), message: str = "",
+                      names: Iterable[str] = (), source: str = "-", platform: str | None = None) -> ImageRecord:
+        from .archive import import_rootfs
+        return import_rootfs(self, fileobj, changes, message, names, source, platform)
+
+    def save(self, refs: list[str], out: Any, progress: Any = None) -> None:
+        """Write images to ``out``: a binary stream, or a path (written atomically)."""
+        from .archive import save, save_to_path
+        if isinstance(out, (str, os.PathLike)):
+            save_to_path(self, refs, os.fspath(out), progress)
+        else:
+            save(self, refs, out, progress)
+
+    def load(self, source: Any, progress: Any = None) -> list[str]:
+        from .archive import load
+        return load(self, source, progress)
+
     # --- reading out ----------------------------------------------------------------------
     def inspect(self, ref: str) -> dict[str, Any]:
         from .imageview import inspect_image

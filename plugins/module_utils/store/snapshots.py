@@ -141,15 +141,17 @@ class Snapshotter:
                                      f"not {chain_id}", expected=chain_id, digest=want)
             if verify is not None:
                 verify()
-            self._install(tmp, want, parent_chain_id, info.diff_id, info.size)
+            self._install(tmp, want, parent_chain_id, info.diff_id, info.size, info.max_mtime)
         finally:
             remove_tree(tmp)
         return info.diff_id
 
-    def _install(self, tmp: Path, chain_id: str, parent: str | None, diff_id: str, size: int) -> None:
+    def _install(self, tmp: Path, chain_id: str, parent: str | None, diff_id: str, size: int,
+                 max_mtime: int = 0) -> None:
         short = secrets.token_hex(5)
         write_json(tmp / "meta.json", {"chain_id": chain_id, "diff_id": diff_id, "parent": parent,
-                                       "size": size, "link": short, "created": time.time()})
+                                       "size": size, "max_mtime": max_mtime, "link": short,
+                                       "created": time.time()})
         links = ensure_dir(self.base / "l", 0o700)
         hexid = chain_id[7:]
         os.symlink(f"../layers/{hexid}/fs", links / short)
@@ -356,7 +358,7 @@ class Snapshotter:
                     (tmp / "fs").mkdir()
                     with content.open(digest) as f:
                         info = extract(f, tmp / "fs")
-                    self._install(tmp, chain, parent, info.diff_id, info.size)
+                    self._install(tmp, chain, parent, info.diff_id, info.size, info.max_mtime)
             finally:
                 remove_tree(tmp)
         if remove:
