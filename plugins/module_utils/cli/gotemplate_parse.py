@@ -1,0 +1,782 @@
+"""Lexer and parser for Go's text/template language (the syntax Docker's --format takes).
+
+The grammar and the error wording follow Go's text/template/parse package, so that a bad
+template reads as it would under docker: ``template: :1: function "foo" not defined``.
+Nodes print themselves back as Go does, for the ``at <...>`` part of execution errors.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidSpec
+
+KEYWORDS = {"block", "break", "continue", "define", "else", "end", "if", "range", "nil",
+            "template", "with"}
+_SPACE = " \t\r\n"
+_NUMBER_RE = re.compile(
+    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]+)?"
+    r"|0[bB][01_]+|0[oO][0-7_]+"
+    r"|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9_]+)?)i?")
+_IDENT_RE = re.compile(r"[A-Za-z_0-9\u0080-\U0010ffff]*")
+
+
+class ParseError(InvalidSpec):
+    pass
+
+
+@dataclass
+class Tok:
+    kind: str
+    val: str
+    pos: int
+
+
+# --- nodes ---------------------------------------------------------------------------------
+
+@dataclass
+class Node:
+    pos: int
+
+    def __str__(self) -> str:  # pragma: no cover - every node overrides
+        return "?"
+
+
+@dataclass
+class TextNode(Node):
+    text: str = ""
+
+
+@dataclass
+class FieldNode(Node):
+    idents: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "".join("." + i for i in self.idents)
+
+
+@dataclass
+class VariableNode(Node):
+    idents: list[str] = field(default_factory=list)  # idents[0] is "$x"
+
+    def __str__(self) -> str:
+        return self.idents[0] + "".join("." + i for i in self.idents[1:])
+
+
+@dataclass
+class ChainNode(Node):
+    node: Node | None = None
+    fields: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        inner = f"({self.node})" if isinstance(self.node, PipeNode) else str(self.node)
+        return inner + "".join("." + f for f in self.fields)
+
+
+@dataclass
+class IdentifierNode(Node):
+    name: str = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass
+class DotNode(Node):
+    def __str__(self) -> str:
+        return "."
+
+
+@dataclass
+class NilNode(Node):
+    def __str__(self) -> str:
+        return "nil"
+
+
+@dataclass
+class BoolNode(Node):
+    value: bool = False
+
+    def __str__(self) -> str:
+        return "true" if self.value else "false"
+
+
+@dataclass
+class NumberNode(Node):
+    value: int | float = 0
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class StringNode(Node):
+    value: str = ""
+    quoted: str = ""
+
+    def __str__(self) -> str:
+        return self.quoted
+
+
+@dataclass
+class CommandNode(Node):
+    args: list[Node] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return " ".join(f"({a})" if isinstance(a, PipeNode) else str(a) for a in self.args)
+
+
+@dataclass
+class PipeNode(Node):
+    decl: list[VariableNode] = field(default_factory=list)
+    is_assign: bool = False
+    cmds: list[CommandNode] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        s = ""
+        if self.decl:
+            s = ", ".join(str(d) for d in self.decl) + (" = " if self.is_assign else " := ")
+        return s + " | ".join(str(c) for c in self.cmds)
+
+
+@dataclass
+class ListNode(Node):
+    nodes: list[Node] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "".join(str(n) for n in self.nodes)
+
+
+@dataclass
+class ActionNode(Node):
+    pipe: PipeNode | None = None
+
+    def __str__(self) -> str:
+        return "{{" + str(self.pipe) + "}}"
+
+
+@dataclass
+class BranchNode(Node):
+    kind: str = "if"  # if | range | with
+    pipe: PipeNode | None = None
+    body: ListNode | None = None
+    else_body: ListNode | None = None
+
+    def __str__(self) -> str:
+        s = "{{" + self.kind + " " + str(self.pipe) + "}}" + str(self.body)
+        if self.else_body is not None:
+            s += "{{else}}" + str(self.else_body)
+        return s + "{{end}}"
+
+
+@dataclass
+class BreakNode(Node):
+    def __str__(self) -> str:
+        return "{{break}}"
+
+
+@dataclass
+class ContinueNode(Node):
+    def __str__(self) -> str:
+        return "{{continue}}"
+
+
+@dataclass
+class TemplateNode(Node):
+    name: str = ""
+    pipe: PipeNode | None = None
+
+    def __str__(self) -> str:
+        return "{{template " + quote_go(self.name) + (" " + str(self.pipe) if self.pipe else "") + "}}"
+
+
+@dataclass
+class _End(Node):
+    pass
+
+
+@dataclass
+class _Else(Node):
+    pass
+
+
+def quote_go(s: str) -> str:
+    from .gofmt import quote
+    return quote(s)
+
+
+# --- lexer ---------------------------------------------------------------------------------
+
+class Lexer:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks: list[Tok] = []
+
+    def error(self, pos: int, msg: str) -> ParseError:
+        return ParseError(f"template: :{line_of(self.text, pos)}: {msg}", position=pos)
+
+    def run(self) -> list[Tok]:
+        text, n, i = self.text, len(self.text), 0
+        trim_next = False
+        while True:
+            j = text.find("{{", i)
+            chunk_end = n if j < 0 else j
+            left_trim = j >= 0 and text.startswith("-", j + 2) and j + 3 < n and text[j + 3] in _SPACE
+            start = i
+            if trim_next:
+                while start < chunk_end and text[start] in _SPACE:
+                    start += 1
+            end = chunk_end
+            if left_trim:
+                while end > start and text[end - 1] in _SPACE:
+                    end -= 1
+            if end > start:
+                self.toks.append(Tok("text", text[start:end], start))
+            if j < 0:
+                break
+            k = j + 2 + (2 if left_trim else 0)
+            if text.startswith("/*", k):
+                close = text.find("*/", k + 2)
+                if close < 0:
+                    raise self.error(j, "unclosed comment")
+                k = close + 2
+                if text.startswith("}}", k):
+                    i, trim_next = k + 2, False
+                elif k + 3 < n + 1 and text[k:k + 1] in tuple(_SPACE) and text.startswith("-}}", k + 1):
+                    i, trim_next = k + 4, True
+                else:
+                    raise self.error(j, "comment ends before closing delimiter")
+                continue
+            self.toks.append(Tok("left", "{{", j))
+            i, trim_next = self.lex_action(k)
+        self.toks.append(Tok("eof", "", n))
+        return self.toks
+
+    def lex_action(self, i: int) -> tuple[int, bool]:
+        text, n = self.text, len(self.text)
+        depth = 0
+        while True:
+            if i >= n:
+                raise self.error(i, "unclosed action")
+            if text[i] in _SPACE and text.startswith("-}}", i + 1):
+                if depth:
+                    raise self.error(i, "unclosed left paren")
+                self.toks.append(Tok("right", "}}", i + 1))
+                return i + 4, True
+            if text.startswith("}}", i):
+                if depth:
+                    raise self.error(i, "unclosed left paren")
+                self.toks.append(Tok("right", "}}", i))
+                return i + 2, False
+            c = text[i]
+            if c in _SPACE:
+                j = i
+                while j < n and text[j] in _SPACE and not (text.startswith("-}}", j + 1)):
+                    j += 1
+                if j == i:  # a lone space right before " -}}" is handled above
+                    j = i + 1
+                self.toks.append(Tok("space", text[i:j], i))
+                i = j
+            elif c == "=":
+                self.toks.append(Tok("assign", "=", i))
+                i += 1
+            elif c == ":":
+                if not text.startswith(":=", i):
+                    raise self.error(i, "expected :=")
+                self.toks.append(Tok("declare", ":=", i))
+                i += 2
+            elif c == "|":
+                self.toks.append(Tok("pipe", "|", i))
+                i += 1
+            elif c == '"':
+                i = self.lex_quote(i)
+            elif c == "`":
+                close = text.find("`", i + 1)
+                if close < 0:
+                    raise self.error(i, "unterminated raw quoted string")
+                self.toks.append(Tok("rawstring", text[i:close + 1], i))
+                i = close + 1
+            elif c == "'":
+                i = self.lex_char(i)
+            elif c == "$":
+                m = _IDENT_RE.match(text, i + 1)
+                assert m is not None
+                self.toks.append(Tok("var", "$" + m.group(0), i))
+                i = m.end()
+            elif c == "." and not (i + 1 < n and text[i + 1].isdigit()):
+                m = _IDENT_RE.match(text, i + 1)
+                assert m is not None
+                if m.group(0):
+                    self.toks.append(Tok("field", m.group(0), i))
+                    i = m.end()
+                else:
+                    self.toks.append(Tok("dot", ".", i))
+                    i += 1
+            elif c in "+-." or c.isdigit():
+                m = _NUMBER_RE.match(text, i)
+                if m is None or not m.group(0) or m.group(0) in "+-":
+                    raise self.error(i, f"bad number syntax: {text[i:i + 1]!r}")
+                end = m.end()
+                if end < n and (text[end].isalnum() or text[end] in "_."):
+                    k = end
+                    while k < n and (text[k].isalnum() or text[k] in "_."):
+                        k += 1
+                    raise self.error(i, f'bad number syntax: "{text[i:k]}"')
+                self.toks.append(Tok("number", m.group(0), i))
+                i = end
+            elif c.isalpha() or c == "_":
+                m = _IDENT_RE.match(text, i)
+                assert m is not None
+                word = m.group(0)
+                kind = "keyword" if word in KEYWORDS else "bool" if word in ("true", "false") else "ident"
+                if word == "nil":
+                    kind = "nil"
+                self.toks.append(Tok(kind, word, i))
+                i = m.end()
+            elif c == "(":
+                depth += 1
+                self.toks.append(Tok("lparen", "(", i))
+                i += 1
+            elif c == ")":
+                depth -= 1
+                if depth < 0:
+                    raise self.error(i, "unexpected right paren")
+                self.toks.append(Tok("rparen", ")", i))
+                i += 1
+            elif c == ",":
+                self.toks.append(Tok("comma", ",", i))
+                i += 1
+            else:
+                raise self.error(i, f"unrecognized character in action: U+{ord(c):04X} {c!r}")
+
+    def lex_quote(self, i: int) -> int:
+        text, n, j = self.text, len(self.text), i + 1
+        while True:
+            if j >= n or text[j] == "\n":
+                raise self.error(i, "unterminated quoted string")
+            if text[j] == "\\":
+                j += 2
+                continue
+            if text[j] == '"':
+                break
+            j += 1
+        self.toks.append(Tok("string", text[i:j + 1], i))
+        return j + 1
+
+    def lex_char(self, i: int) -> int:
+        text, n, j = self.text, len(self.text), i + 1
+        while True:
+            if j >= n or text[j] == "\n":
+                raise self.error(i, "unterminated character constant")
+            if text[j] == "\\":
+                j += 2
+                continue
+            if text[j] == "'":
+                break
+            j += 1
+        self.toks.append(Tok("char", text[i:j + 1], i))
+        return j + 1
+
+
+def line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+# --- literal decoding ----------------------------------------------------------------------
+
+_ESC = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+
+
+def unquote(s: str) -> str:
+    """strconv.Unquote for "..." `...` and '.' literals."""
+    q = s[0]
+    body = s[1:-1]
+    if q == "`":
+        return body.replace("\r", "")
+    out: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c == q and q == "'" and n > 1:
+            raise ValueError("invalid syntax")
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        if i + 1 >= n:
+            raise ValueError("invalid syntax")
+        e = body[i + 1]
+        if e in _ESC:
+            out.append(_ESC[e])
+            i += 2
+        elif e == q:
+            out.append(q)
+            i += 2
+        elif e in "xuU":
+            width = {"x": 2, "u": 4, "U": 8}[e]
+            digits = body[i + 2:i + 2 + width]
+            if len(digits) != width or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+                raise ValueError("invalid syntax")
+            cp = int(digits, 16)
+            if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+                raise ValueError("invalid syntax")
+            out.append(chr(cp))
+            i += 2 + width
+        elif e in "01234567":
+            digits = body[i + 1:i + 4]
+            if len(digits) != 3 or not re.fullmatch(r"[0-7]{3}", digits) or int(digits, 8) > 255:
+                raise ValueError("invalid syntax")
+            out.append(chr(int(digits, 8)))
+            i += 4
+        else:
+            raise ValueError("invalid syntax")
+    result = "".join(out)
+    if q == "'" and len(result) != 1:
+        raise ValueError("invalid syntax")
+    return result
+
+
+def parse_number(text: str) -> int | float:
+    if text.endswith("i"):
+        raise ValueError("complex numbers are not supported")
+    t = text.replace("_", "")
+    sign = -1 if t.startswith("-") else 1
+    body = t.lstrip("+-")
+    low = body.lower()
+    if low.startswith("0x"):
+        if "." in low or "p" in low:
+            return sign * float.fromhex(body)
+        return sign * int(body, 16)
+    if low.startswith(("0b", "0o")):
+        return sign * int(body, 0)
+    if re.fullmatch(r"0[0-7]+", body):
+        return sign * int(body, 8)
+    if re.fullmatch(r"[0-9]+", body):
+        return sign * int(body)
+    return sign * float(body)
+
+
+# --- parser --------------------------------------------------------------------------------
+
+_OPERAND_START = {"bool", "char", "dot", "field", "ident", "number", "nil", "rawstring", "string",
+                  "var", "lparen"}
+
+
+class Parser:
+    def __init__(self, text: str, funcs: set[str]) -> None:
+        self.text = text
+        self.funcs = funcs
+        self.toks = Lexer(text).run()
+        self.i = 0
+        self.vars: list[str] = ["$"]
+        self.range_depth = 0
+        self.defines: dict[str, ListNode] = {}
+
+    # token helpers
+    def next(self) -> Tok:
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def peek(self) -> Tok:
+        return self.toks[self.i]
+
+    def next_non_space(self) -> Tok:
+        t = self.next()
+        while t.kind == "space":
+            t = self.next()
+        return t
+
+    def peek_non_space(self) -> Tok:
+        j = self.i
+        while self.toks[j].kind == "space":
+            j += 1
+        self.i = j
+        return self.toks[j]
+
+    def error(self, msg: str, pos: int | None = None) -> ParseError:
+        p = self.toks[max(self.i - 1, 0)].pos if pos is None else pos
+        return ParseError(f"template: :{line_of(self.text, p)}: {msg}", position=p)
+
+    def unexpected(self, tok: Tok, context: str) -> ParseError:
+        if tok.kind == "eof":
+            return self.error(f"unexpected EOF in {context}", tok.pos)
+        val = "}}" if tok.kind == "right" else tok.val
+        return self.error(f"unexpected {_describe(tok, val)} in {context}", tok.pos)
+
+    # grammar
+    def parse(self) -> tuple[ListNode, dict[str, ListNode]]:
+        root = ListNode(0)
+        while self.peek().kind != "eof":
+            tok = self.peek()
+            if tok.kind == "left" and self._peek_keyword_after_left() == "define":
+                self.next()
+                self.next_non_space()
+                self.parse_define()
+                continue
+            n = self.text_or_action()
+            if isinstance(n, (_End, _Else)):
+                raise self.error(f"unexpected {{{{{'end' if isinstance(n, _End) else 'else'}}}}}", n.pos)
+            if n is not None:
+                root.nodes.append(n)
+        return root, self.defines
+
+    def _peek_keyword_after_left(self) -> str | None:
+        j = self.i + 1
+        while self.toks[j].kind == "space":
+            j += 1
+        t = self.toks[j]
+        return t.val if t.kind == "keyword" else None
+
+    def parse_define(self) -> None:
+        name_tok = self.next_non_space()
+        if name_tok.kind not in ("string", "rawstring"):
+            raise self.unexpected(name_tok, "define clause")
+        name = unquote(name_tok.val)
+        if self.next_non_space().kind != "right":
+            raise self.error("unexpected token in define clause", name_tok.pos)
+        saved_vars, self.vars = self.vars, ["$"]
+        body, end = self.item_list()
+        self.vars = saved_vars
+        if not isinstance(end, _End):
+            raise self.error("unexpected {{else}} in define clause", end.pos)
+        self.defines[name] = body
+
+    def item_list(self) -> tuple[ListNode, Node]:
+        lst = ListNode(self.peek().pos)
+        while True:
+            if self.peek().kind == "eof":
+                raise self.error("unexpected EOF", self.peek().pos)
+            n = self.text_or_action()
+            if isinstance(n, (_End, _Else)):
+                return lst, n
+            if n is not None:
+                lst.nodes.append(n)
+
+    def text_or_action(self) -> Node | None:
+        t = self.next()
+        if t.kind == "text":
+            return TextNode(t.pos, t.val)
+        if t.kind == "left":
+            return self.action()
+        raise self.unexpected(t, "input")
+
+    def action(self) -> Node | None:
+        t = self.next_non_space()
+        if t.kind == "keyword":
+            kw = t.val
+            if kw == "end":
+                self.expect_right("end")
+                return _End(t.pos)
+            if kw == "else":
+                nxt = self.peek_non_space()
+                if nxt.kind == "keyword" and nxt.val in ("if", "with"):
+                    return _Else(t.pos)  # "else if"/"else with": the keyword stays pending
+                self.expect_right("else")
+                return _Else(t.pos)
+            if kw in ("if", "with", "range"):
+                return self.control(kw, t.pos)
+            if kw in ("break", "continue"):
+                if self.range_depth == 0:
+                    raise self.error(f"{{{{{kw}}}}} outside {{{{range}}}}", t.pos)
+                self.expect_right(kw)
+                return BreakNode(t.pos) if kw == "break" else ContinueNode(t.pos)
+            if kw in ("template", "block"):
+                return self.template_control(kw, t.pos)
+            if kw == "define":
+                raise self.error("unexpected define: only allowed at top level", t.pos)
+            raise self.unexpected(t, "command")
+        else:
+            self.i -= 1
+        start = self.peek_non_space()
+        return ActionNode(start.pos, self.pipeline("command", "right"))
+
+    def expect_right(self, context: str) -> None:
+        t = self.next_non_space()
+        if t.kind != "right":
+            raise self.unexpected(t, context)
+
+    def control(self, kind: str, pos: int) -> BranchNode:
+        mark = len(self.vars)
+        pipe = self.pipeline(kind, "right")
+        if kind == "range":
+            self.range_depth += 1
+        body, nxt = self.item_list()
+        if kind == "range":
+            self.range_depth -= 1
+        else_body = None
+        if isinstance(nxt, _Else):
+            t = self.peek_non_space()
+            if kind in ("if", "with") and t.kind == "keyword" and t.val == kind:
+                self.next()
+                else_body = ListNode(nxt.pos, [self.control(kind, t.pos)])
+            else:
+                else_body, end = self.item_list()
+                if not isinstance(end, _End):
+                    raise self.error("expected end; found {{else}}", end.pos)
+        del self.vars[mark:]
+        # Go positions a control node at its pipeline (errors then point at the operand)
+        return BranchNode(pipe.pos, kind, pipe, body, else_body)
+
+    def template_control(self, kind: str, pos: int) -> Node:
+        name_tok = self.next_non_space()
+        if name_tok.kind not in ("string", "rawstring"):
+            raise self.unexpected(name_tok, f"{kind} clause")
+        name = unquote(name_tok.val)
+        pipe = None
+        if self.peek_non_space().kind != "right":
+            pipe = self.pipeline(f"{kind} clause", "right")
+        else:
+            self.next()
+        if kind == "block":
+            saved_vars, self.vars = self.vars, ["$"]
+            body, end = self.item_list()
+            self.vars = saved_vars
+            if not isinstance(end, _End):
+                raise self.error("unexpected {{else}} in block clause", end.pos)
+            self.defines.setdefault(name, body)
+        return TemplateNode(pos, name, pipe)
+
+    def pipeline(self, context: str, end: str) -> PipeNode:
+        start = self.peek_non_space()
+        pipe = PipeNode(start.pos)
+        while True:  # declarations
+            v = self.peek_non_space()
+            if v.kind != "var":
+                break
+            save = self.i
+            self.next()
+            after = self.peek()
+            nxt = self.peek_non_space()
+            if nxt.kind in ("assign", "declare"):
+                pipe.is_assign = nxt.kind == "assign"
+                self.next()
+                pipe.decl.append(VariableNode(v.pos, [v.val]))
+                if pipe.is_assign:
+                    self.use_var(v)
+                else:
+                    self.vars.append(v.val)
+                break
+            if nxt.kind == "comma":
+                self.next()
+                pipe.decl.append(VariableNode(v.pos, [v.val]))
+                self.vars.append(v.val)
+                if context == "range" and len(pipe.decl) < 2:
+                    if self.peek_non_space().kind in ("var", "right", "rparen"):
+                        continue
+                    raise self.error("range can only initialize variables", v.pos)
+                raise self.error(f"too many declarations in {context}", v.pos)
+            del after
+            self.i = save
+            break
+        if len(pipe.decl) == 2 and not pipe.is_assign and self.toks[self.i - 1].kind != "declare":
+            raise self.error("range can only initialize variables")
+        while True:
+            t = self.next_non_space()
+            if t.kind == end:
+                self.check_pipeline(pipe, context)
+                return pipe
+            if t.kind in _OPERAND_START:
+                self.i -= 1
+                pipe.cmds.append(self.command())
+            else:
+                raise self.unexpected(t, context)
+
+    def check_pipeline(self, pipe: PipeNode, context: str) -> None:
+        if not pipe.cmds:
+            raise self.error(f"missing value for {context}", pipe.pos)
+        for i, c in enumerate(pipe.cmds[1:]):
+            if isinstance(c.args[0], (BoolNode, DotNode, NilNode, NumberNode, StringNode)):
+                raise self.error(f"non executable command in pipeline stage {i + 2}", c.pos)
+
+    def command(self) -> CommandNode:
+        cmd = CommandNode(self.peek_non_space().pos)
+        while True:
+            self.peek_non_space()
+            op = self.operand()
+            if op is not None:
+                cmd.args.append(op)
+            t = self.next()
+            if t.kind == "space":
+                continue
+            if t.kind in ("right", "rparen"):
+                self.i -= 1
+            elif t.kind != "pipe":
+                raise self.unexpected(t, "operand")
+            break
+        if not cmd.args:
+            raise self.error("empty command", cmd.pos)
+        return cmd
+
+    def operand(self) -> Node | None:
+        node = self.term()
+        if node is None:
+            return None
+        if self.peek().kind == "field":
+            fields = []
+            chain_pos = self.peek().pos
+            while self.peek().kind == "field":
+                fields.append(self.next().val)
+            if isinstance(node, FieldNode):
+                return FieldNode(node.pos, node.idents + fields)
+            if isinstance(node, VariableNode):
+                return VariableNode(node.pos, node.idents + fields)
+            if isinstance(node, (BoolNode, StringNode, NumberNode, NilNode, DotNode)):
+                raise self.error(f"unexpected . after term {quote_go(str(node))}", chain_pos)
+            return ChainNode(chain_pos, node, fields)
+        return node
+
+    def term(self) -> Node | None:
+        t = self.next_non_space()
+        k = t.kind
+        if k == "ident":
+            if t.val not in self.funcs:
+                raise self.error(f'function "{t.val}" not defined', t.pos)
+            return IdentifierNode(t.pos, t.val)
+        if k == "dot":
+            return DotNode(t.pos)
+        if k == "nil":
+            return NilNode(t.pos)
+        if k == "var":
+            return self.use_var(t)
+        if k == "field":
+            return FieldNode(t.pos, [t.val])
+        if k == "bool":
+            return BoolNode(t.pos, t.val == "true")
+        if k == "number":
+            try:
+                return NumberNode(t.pos, parse_number(t.val), t.val)
+            except ValueError as exc:
+                raise self.error(f"{exc}: {t.val}" if "complex" in str(exc)
+                                 else f"illegal number syntax: {quote_go(t.val)}", t.pos) from None
+        if k == "char":
+            try:
+                return NumberNode(t.pos, ord(unquote(t.val)), t.val)
+            except ValueError:
+                raise self.error(f"malformed character constant: {t.val}", t.pos) from None
+        if k == "lparen":
+            return self.pipeline("parenthesized pipeline", "rparen")
+        if k in ("string", "rawstring"):
+            try:
+                return StringNode(t.pos, unquote(t.val), t.val)
+            except ValueError:
+                raise self.error("invalid syntax", t.pos) from None
+        self.i -= 1
+        return None
+
+    def use_var(self, t: Tok) -> VariableNode:
+        if t.val not in self.vars:
+            raise self.error(f'undefined variable "{t.val}"', t.pos)
+        return VariableNode(t.pos, [t.val])
+
+
+def _describe(tok: Tok, val: str) -> str:
+    if tok.kind in ("space",):
+        return "space"
+    return f'"{val}"' if tok.kind not in ("string", "rawstring", "char") else val
+
+
+def parse_tree(text: str, funcs: set[str]) -> tuple[ListNode, dict[str, Any]]:
+    return Parser(text, funcs).parse()
