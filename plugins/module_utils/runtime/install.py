@@ -1,0 +1,173 @@
+"""A stable copy of the engine for processes that outlive the command that started them.
+
+An Ansible module runs from a temporary zip that is deleted when the task ends, and a checkout
+may change under a running monitor. So the monitor server runs from
+``root/engine/<content hash>/ansible_collections/berth/engine/plugins/module_utils``: a copy
+made once per engine version. The sources are read through the import system's loaders
+(``get_source``/``get_data``), which work the same for files on disk and for a zip, and the
+hash covers exactly what is copied, so a new version gets a new folder and a new server.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import pkgutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import fsutil
+from ..paths import Paths
+
+PACKAGE = __name__.rsplit(".", 2)[0]              # ansible_collections.berth.engine.plugins.module_utils
+PACKAGE_PATH = PACKAGE.replace(".", "/")
+SKIP_PACKAGES = ("cli",)                          # what no long-lived process runs
+
+_cache: tuple[str, dict[str, bytes]] | None = None
+
+
+def engine_sources() -> dict[str, bytes]:
+    """Relative path (below module_utils) -> source bytes, for every module of the engine."""
+    out: dict[str, bytes] = {}
+    root = importlib.import_module(PACKAGE)
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is not None and spec.loader is not None:
+        out["__init__.py"] = _source(spec.loader, PACKAGE)
+    _collect(PACKAGE, list(root.__path__), "", out)
+    return out
+
+
+def _collect(pkg: str, search: list[str], rel: str, out: dict[str, bytes]) -> None:
+    # Ask each path's finder directly: importlib.util.find_spec would import (run) the
+    # packages on the way, and a package need not be importable to be copied.
+    for info in pkgutil.iter_modules(search):
+        name = f"{pkg}.{info.name}"
+        if info.ispkg and rel == "" and info.name in SKIP_PACKAGES:
+            continue
+        spec = info.module_finder.find_spec(name)  # type: ignore[call-arg]
+        if spec is None or spec.loader is None:
+            continue
+        if info.ispkg:
+            out[f"{rel}{info.name}/__init__.py"] = _source(spec.loader, name)
+            _collect(name, list(spec.submodule_search_locations or []), f"{rel}{info.name}/", out)
+        else:
+            out[f"{rel}{info.name}.py"] = _source(spec.loader, name)
+
+
+def _source(loader: object, name: str) -> bytes:
+    get_source = getattr(loader, "get_source", None)
+    src = get_source(name) if get_source is not None else None
+    if src is None:
+        raise RuntimeError(f"cannot read the source of {name}: berth needs its .py files")
+    return src.encode()
+
+
+def engine_hash() -> tuple[str, dict[str, bytes]]:
+    global _cache
+    if _cache is None:
+        sources = engine_sources()
+        h = hashlib.sha256()
+        for rel in sorted(sources):
+            h.update(rel.encode() + b"\0" + hashlib.sha256(sources[rel]).digest())
+        _cache = (h.hexdigest()[:24], sources)
+    return _cache
+
+
+def ensure_engine_copy(paths: Paths) -> tuple[str, Path]:
+    """(hash, base): ``base`` goes first on sys.path to import the copy."""
+    digest, sources = engine_hash()
+    base = paths.engine_copies / digest
+    if (base / ".complete").exists():
+        return digest, base
+    fsutil.ensure_dir(paths.engine_copies, 0o755)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=paths.engine_copies))
+    try:
+        pkg_dir = tmp / PACKAGE_PATH
+        for rel, data in sources.items():
+            dest = pkg_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+        # Regular packages all the way down, so no other ansible_collections on sys.path
+        # (a checkout, a zip) can merge into the copy's namespace.
+        parts = PACKAGE.split(".")
+        for i in range(1, len(parts)):
+            init = tmp.joinpath(*parts[:i], "__init__.py")
+            if not init.exists():
+                init.write_bytes(b"")
+        (tmp / ".complete").write_bytes(b"")
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, base)
+        except OSError:
+            if not (base / ".complete").exists():
+                raise
+    finally:
+        if tmp.exists():
+            fsutil.remove_tree(tmp)
+    return digest, base
+
+
+def site_paths() -> list[str]:
+    """Where this interpreter finds third-party packages (pyseccomp), without any .pth extras."""
+    return [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
+
+
+BOOT = """
+import sys, json
+base, extra = sys.argv[1], json.loads(sys.argv[2])
+sys.path[:0] = [base]
+sys.path.extend(extra)
+from ansible_collections.berth.engine.plugins.module_utils.runtime import server
+server.main(sys.argv[3:])
+"""
+
+
+def python_argv(paths: Paths, *argv: str) -> list[str]:
+    """argv that runs ``python -c BOOT``-style entry points from the engine copy."""
+    digest, base = ensure_engine_copy(paths)
+    return [sys.executable, "-S", "-c", BOOT, str(base), _json_paths(), *argv]
+
+
+def _json_paths() -> str:
+    import json
+
+    return json.dumps(site_paths())
+
+
+def start_server(paths: Paths) -> None:
+    """Start a monitor server for ``paths`` and return once it accepts connections."""
+    digest, _base = ensure_engine_copy(paths)
+    r, w = os.pipe()
+    try:
+        argv = python_argv(paths, "--root", str(paths.root), "--run", str(paths.run),
+                           "--hash", digest, "--ready-fd", str(w))
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            proc = subprocess.Popen(argv, stdin=devnull, stdout=devnull, stderr=_server_log(paths),
+                                    pass_fds=(w,), start_new_session=True, close_fds=True,
+                                    cwd="/")
+        finally:
+            os.close(devnull)
+        os.close(w)
+        w = -1
+        data = b""
+        while True:
+            b = os.read(r, 256)
+            if not b:
+                break
+            data += b
+        if not data.startswith(b"ready"):
+            proc.wait(5)
+            raise RuntimeError(f"the monitor server did not start (exit {proc.returncode}); "
+                               f"see {paths.run / 'monitor.log'}")
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def _server_log(paths: Paths) -> int:
+    fsutil.ensure_dir(paths.run, 0o711)
+    return os.open(paths.run / "monitor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)

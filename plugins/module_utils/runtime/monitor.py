@@ -1,0 +1,681 @@
+"""The per-container monitor: parent of the container's process for as long as it runs.
+
+Forked from the monitor server, one per running container. It launches the container (see
+launcher.py), then waits in one event loop for: output (to the json-file log and attached
+clients), the exit (through a pidfd), commands on its socket run/containers/<id>/monitor.sock
+(attach, stop, kill, wait, resize), timers (the stop timeout, restart back-off) and readers
+that per-container services register (the network's DNS responder). After the final exit it
+records the state, answers waiters, runs RunOptions.on_exit and leaves.
+
+Service hook (for other packages, through data only): RunOptions may carry
+``"services": [{"module": "network.dns", "args": {...}}]`` (and ``"dns"`` is shorthand for the
+network.dns service). The monitor imports ``<module_utils>.<module>`` and calls its
+``monitor_service(monitor, args)`` once the container runs; the service uses
+``add_reader``, ``remove_reader``, ``call_later``, ``in_netns`` and ``at_exit``.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import heapq
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import fsutil
+from ..errors import BerthError
+from ..paths import Paths
+from . import cgbridge, launcher, logs
+from . import protocol as proto
+from . import syscalls as sc
+from .state import StateStore, now_rfc3339, proc_start_time
+
+BACKOFF_START = 0.1
+BACKOFF_MAX = 60.0
+BACKOFF_RESET_AFTER = 10.0
+CLIENT_BUFFER_MAX = 4 << 20
+
+
+def signal_number(name: str | int | None, default: int = signal.SIGTERM) -> int:
+    if name is None or name == "":
+        return default
+    if isinstance(name, int) or str(name).isdigit():
+        return int(name)
+    n = str(name).upper()
+    if not n.startswith("SIG"):
+        n = "SIG" + n
+    if n.startswith("SIGRTMIN+"):
+        return signal.SIGRTMIN + int(n[9:])
+    if n.startswith("SIGRTMAX-"):
+        return signal.SIGRTMAX - int(n[9:])
+    return int(getattr(signal, n))
+
+
+def should_restart(policy: dict[str, Any], exit_code: int, restart_count: int,
+                   manually_stopped: bool) -> bool:
+    """Docker's restart manager decision (pure)."""
+    if manually_stopped:
+        return False
+    name = (policy or {}).get("name") or "no"
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        retries = int(policy.get("max_retries") or 0)
+        return exit_code != 0 and (retries == 0 or restart_count < retries)
+    return False
+
+
+def next_backoff(previous: float, ran_for: float) -> float:
+    """100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more."""
+    if ran_for >= BACKOFF_RESET_AFTER or previous <= 0:
+        return BACKOFF_START
+    return min(previous * 2, BACKOFF_MAX)
+
+
+class _Client:
+    def __init__(self, sock: socket.socket, hello: dict[str, Any]) -> None:
+        self.sock = sock
+        self.stdin = bool(hello.get("stdin"))
+        self.stdout = bool(hello.get("stdout", True))
+        self.stderr = bool(hello.get("stderr", True))
+        self.reader = proto.FrameReader()
+        self.out = bytearray()
+        self.kind = hello.get("op", "attach")
+
+
+class Monitor:
+    def __init__(self, paths: Paths, cid: str) -> None:
+        self.paths = paths
+        self.cid = cid
+        self.store = StateStore(paths)
+        self.run_dir = self.store.run_dir(cid)
+        self.spec: dict[str, Any] = fsutil.read_json(self.run_dir / "spec.json")
+        self.opts: dict[str, Any] = fsutil.read_json(self.run_dir / "options.json", default={}) or {}
+        self.tty = bool((self.spec.get("process") or {}).get("terminal"))
+        self.sel = selectors.DefaultSelector()
+        self.clients: dict[int, _Client] = {}
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._exit_hooks: list[Callable[[int], None]] = []
+        self.pid = 0
+        self.pidfd = -1
+        self.outputs: dict[int, str] = {}      # fd -> "stdout" | "stderr"
+        self.stdin_w = -1
+        self.pty = -1
+        self.stdin_owner: int | None = None
+        self.stdin_used = False
+        self.stdin_buf = bytearray()
+        self.log: logs.LogWriter | None = None
+        self.cg = cgbridge.for_spec(self.spec, cid)
+        self.oom_before = 0
+        self.started = 0.0
+        self.backoff = 0.0
+        self.restart_count = 0
+        self.manually_stopped = False
+        self.kill_timer: int | None = None
+        self.done = False
+        self.final_code = 0
+        self.listener: socket.socket | None = None
+        self._winsize: tuple[int, int] | None = None
+        self._self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    # --- the API offered to per-container services ------------------------------------------
+    def add_reader(self, fd: int, callback: Callable[[int], None]) -> None:
+        self.sel.register(fd, selectors.EVENT_READ, ("ext", callback))
+
+    def remove_reader(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(fd)
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> int:
+        self._seq += 1
+        heapq.heappush(self.timers, (time.monotonic() + delay, self._seq, fn))
+        return self._seq
+
+    def cancel(self, handle: int | None) -> None:
+        if handle is not None:
+            self.timers = [t for t in self.timers if t[1] != handle]
+            heapq.heapify(self.timers)
+
+    def at_exit(self, fn: Callable[[int], None]) -> None:
+        """``fn(exit_code)`` after the final exit, before on_exit runs."""
+        self._exit_hooks.append(fn)
+
+    @contextlib.contextmanager
+    def in_netns(self) -> Iterator[None]:
+        """Run the block in the container's network namespace (to create sockets there)."""
+        path = self.netns_path()
+        own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.setns(target, sc.CLONE_NEWNET)
+            yield
+        finally:
+            sc.setns(own, sc.CLONE_NEWNET)
+            os.close(target)
+            os.close(own)
+
+    def netns_path(self) -> str:
+        ns = launcher.namespaces_of(self.spec)
+        if ns.get("network"):
+            return str(ns["network"])
+        return f"/proc/{self.pid}/ns/net"
+
+    # --- life -------------------------------------------------------------------------------
+    def serve(self, starter: socket.socket | None, request: dict[str, Any]) -> int:
+        """Launch, then loop until the final exit. Returns the monitor's exit status."""
+        sc.set_name("berth-monitor")
+        with contextlib.suppress(OSError):
+            sc.set_child_subreaper()
+        self._listen()
+        lp = (self.opts.get("log") or {})
+        if lp.get("path"):
+            self.log = logs.LogWriter(lp["path"], lp.get("max_size"), lp.get("max_file") or 1)
+        if starter is not None and request.get("attach"):
+            self._add_client(starter, dict(request["attach"], op="attach"))
+        try:
+            self._launch(first=True)
+        except BerthError as exc:
+            kind = type(exc).__name__
+            self.store.update(self.cid, status="created" if not self.restart_count else "exited",
+                              error=str(exc), exit_code=exc.exit_code, pid=0, pid_start=None,
+                              monitor_pid=0, monitor_start=None)
+            if starter is not None:
+                with contextlib.suppress(OSError):
+                    starter.setblocking(True)
+                    starter.sendall(proto.control({"error": str(exc), "kind": kind}))
+            self._cleanup()
+            return 1
+        if starter is not None:
+            if request.get("attach"):
+                self._send(self.clients[starter.fileno()], proto.control({"pid": self.pid}))
+            else:
+                with contextlib.suppress(OSError):
+                    starter.sendall(proto.control({"pid": self.pid}))
+                starter.close()
+        self._start_services()
+        self._loop()
+        self._finish()
+        return 0
+
+    def _listen(self) -> None:
+        path = str(self.run_dir / "monitor.sock")
+        fsutil.ensure_dir(self.run_dir, 0o700)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.listen(16)
+        s.setblocking(False)
+        self.listener = s
+        self.sel.register(s, selectors.EVENT_READ, ("accept", None))
+
+    def _launch(self, first: bool) -> None:
+        if first:
+            self.cg.create()
+        if self.tty:
+            stdio_in = stdio_out = stdio_err = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            child_ends = [stdio_in]
+            out_fds: list[tuple[int, str]] = []
+        else:
+            if self.opts.get("open_stdin") and not (self.stdin_used and self.opts.get("stdin_once")):
+                stdio_in, self.stdin_w = os.pipe2(os.O_CLOEXEC)
+                os.set_blocking(self.stdin_w, False)
+            else:
+                stdio_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            out_r, stdio_out = os.pipe2(os.O_CLOEXEC)
+            err_r, stdio_err = os.pipe2(os.O_CLOEXEC)
+            child_ends = [stdio_in, stdio_out, stdio_err]
+            out_fds = [(out_r, "stdout"), (err_r, "stderr")]
+        self.oom_before = self.cg.oom_kills()
+        try:
+            spawned = launcher.spawn(self.spec, self.opts, (stdio_in, stdio_out, stdio_err),
+                                     self.cg.join, self._self_pidns)
+        except BaseException:
+            for fd, _ in out_fds:
+                os.close(fd)
+            if self.stdin_w >= 0:
+                os.close(self.stdin_w)
+                self.stdin_w = -1
+            raise
+        finally:
+            for fd in set(child_ends):
+                os.close(fd)
+        self.pid = spawned.pid
+        self.started = time.monotonic()
+        self.pidfd = os.pidfd_open(self.pid)
+        self.sel.register(self.pidfd, selectors.EVENT_READ, ("exit", None))
+        if spawned.pty_master is not None:
+            self.pty = spawned.pty_master
+            out_fds = [(self.pty, "stdout")]
+            if self._winsize:
+                self._resize(*self._winsize)
+        for fd, name in out_fds:
+            os.set_blocking(fd, False)
+            self.outputs[fd] = name
+            self.sel.register(fd, selectors.EVENT_READ, ("out", name))
+        self.store.update(self.cid, status="running", pid=self.pid, pid_start=proc_start_time(self.pid),
+                          monitor_pid=os.getpid(), monitor_start=proc_start_time(os.getpid()),
+                          exit_code=0, error="", oom_killed=False, started_at=now_rfc3339(),
+                          finished_at=self.store.read(self.cid).finished_at,
+                          restart_count=self.restart_count, manually_stopped=False, tty=self.tty)
+        if self.stdin_buf:
+            self._flush_stdin()
+
+    def _start_services(self) -> None:
+        services = list(self.opts.get("services") or [])
+        if self.opts.get("dns"):
+            services.append({"module": "network.dns", "args": self.opts["dns"]})
+        base = __name__.rsplit(".", 2)[0]
+        for svc in services:
+            try:
+                mod = importlib.import_module(f"{base}.{svc['module']}")
+                mod.monitor_service(self, svc.get("args") or {})
+            except Exception as exc:  # noqa: BLE001 - a service must not take the container down
+                self._note(f"service {svc.get('module')!r} failed: {exc}")
+
+    def _note(self, msg: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(2, f"berth-monitor {self.cid[:12]}: {msg}\n".encode())
+
+    def _loop(self) -> None:
+        while not self.done:
+            timeout = None
+            if self.timers:
+                timeout = max(0.0, self.timers[0][0] - time.monotonic())
+            try:
+                events = self.sel.select(timeout)
+            except InterruptedError:
+                continue
+            for key, mask in events:
+                kind, data = key.data
+                if kind == "out":
+                    self._on_output(key.fd, data)
+                elif kind == "exit":
+                    self._on_exit()
+                elif kind == "accept":
+                    self._on_accept()
+                elif kind == "client":
+                    self._on_client(key.fd, mask)
+                elif kind == "ext":
+                    try:
+                        data(key.fd)
+                    except Exception as exc:  # noqa: BLE001
+                        self._note(f"reader on fd {key.fd} failed: {exc}")
+                        self.remove_reader(key.fd)
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, fn = heapq.heappop(self.timers)
+                fn()
+
+    # --- output -----------------------------------------------------------------------------
+    def _on_output(self, fd: int, stream: str) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # EIO: the pty's last slave closed
+                raise
+            data = b""
+        if not data:
+            self._close_output(fd)
+            return
+        self._deliver(stream, data)
+
+    def _deliver(self, stream: str, data: bytes) -> None:
+        if self.log is not None:
+            self.log.write(stream, data)
+        fr = proto.frame(proto.STDOUT if stream == "stdout" else proto.STDERR, data)
+        for c in list(self.clients.values()):
+            if c.kind == "attach" and (c.stdout if stream == "stdout" else c.stderr):
+                self._send(c, fr)
+
+    def _close_output(self, fd: int) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(fd)
+        self.outputs.pop(fd, None)
+        if fd == self.pty:
+            self.pty = -1
+        os.close(fd)
+
+    def _drain_outputs(self, budget: float = 1.0) -> None:
+        """After the exit: read what the container wrote last, until EOF or ``budget`` seconds."""
+        deadline = time.monotonic() + budget
+        while self.outputs and time.monotonic() < deadline:
+            ready = selectors.DefaultSelector()
+            try:
+                for fd in self.outputs:
+                    ready.register(fd, selectors.EVENT_READ)
+                events = ready.select(max(0.0, deadline - time.monotonic()))
+            finally:
+                ready.close()
+            if not events:
+                break
+            for key, _ in events:
+                self._on_output(key.fd, self.outputs.get(key.fd, "stdout"))
+        for fd in list(self.outputs):
+            self._close_output(fd)
+        if self.log is not None:
+            self.log.flush_partial()
+
+    # --- clients ----------------------------------------------------------------------------
+    def _on_accept(self) -> None:
+        assert self.listener is not None
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(True)
+        conn.settimeout(2.0)
+        try:
+            hello = proto.recv_control(conn)
+        except (OSError, ValueError):
+            hello = None
+        if hello is None:
+            conn.close()
+            return
+        op = hello.get("op")
+        if op == "attach":
+            self._add_client(conn, hello)
+        elif op in ("wait", "stop"):
+            c = _Client(conn, hello)
+            c.kind = "waiter"
+            self._register(c)
+            if op == "stop":
+                self.stop(float(hello.get("timeout", self.opts.get("stop_timeout", 10))),
+                          hello.get("signal") or self.opts.get("stop_signal"))
+        elif op == "kill":
+            sig = signal_number(hello.get("signal"), signal.SIGKILL)
+            ok = self.kill(sig)
+            self._reply(conn, {"ok": ok})
+        elif op == "resize":
+            self._resize(int(hello["rows"]), int(hello["cols"]))
+            self._reply(conn, {"ok": True})
+        elif op == "state":
+            self._reply(conn, {"pid": self.pid, "monitor": os.getpid(), "restarts": self.restart_count})
+        else:
+            self._reply(conn, {"error": f"unknown monitor request {op!r}"})
+
+    def _reply(self, conn: socket.socket, obj: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(proto.control(obj))
+        conn.close()
+
+    def _add_client(self, conn: socket.socket, hello: dict[str, Any]) -> None:
+        c = _Client(conn, hello)
+        if c.stdin:
+            if self.stdin_owner is None:
+                self.stdin_owner = conn.fileno()
+                self.stdin_used = True
+            else:
+                c.stdin = False
+        if hello.get("resize"):
+            rows, cols = hello["resize"]
+            self._resize(int(rows), int(cols))
+        self._register(c)
+
+    def _register(self, c: _Client) -> None:
+        c.sock.setblocking(False)
+        self.clients[c.sock.fileno()] = c
+        self.sel.register(c.sock, selectors.EVENT_READ, ("client", None))
+
+    def _on_client(self, fd: int, mask: int) -> None:
+        c = self.clients.get(fd)
+        if c is None:
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush_client(c)
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = c.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(c)
+            return
+        try:
+            frames = c.reader.feed(data)
+        except ValueError:
+            self._drop(c)
+            return
+        for kind, payload in frames:
+            if kind == proto.STDIN and c.stdin:
+                self.stdin_buf += payload
+                self._flush_stdin()
+            elif kind == proto.STDIN_EOF and c.stdin:
+                self._stdin_eof()
+            elif kind == proto.CONTROL:
+                msg = json.loads(payload)
+                if "resize" in msg:
+                    self._resize(*[int(x) for x in msg["resize"]])
+
+    def _drop(self, c: _Client) -> None:
+        fd = c.sock.fileno()
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(c.sock)
+        self.clients.pop(fd, None)
+        c.sock.close()
+        if self.stdin_owner == fd:
+            self.stdin_owner = None
+            if self.opts.get("stdin_once") and not self.tty:
+                self._stdin_eof()
+
+    def _send(self, c: _Client, data: bytes) -> None:
+        c.out += data
+        if len(c.out) > CLIENT_BUFFER_MAX:
+            self._drop(c)  # a client that does not read must not hold the container back
+            return
+        self._flush_client(c)
+
+    def _flush_client(self, c: _Client) -> None:
+        try:
+            while c.out:
+                n = c.sock.send(c.out)
+                del c.out[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop(c)
+            return
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.modify(c.sock, want, ("client", None))
+
+    def _flush_stdin(self) -> None:
+        target = self.pty if self.tty else self.stdin_w
+        if target < 0 or not self.stdin_buf:
+            return
+        try:
+            n = os.write(target, self.stdin_buf)
+            del self.stdin_buf[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.stdin_buf.clear()
+        if self.stdin_buf:
+            self.call_later(0.05, self._flush_stdin)
+
+    def _stdin_eof(self) -> None:
+        if self.tty:
+            return  # a terminal has no end of input: the user types ^D
+        self._flush_stdin()
+        if self.stdin_w >= 0 and not self.stdin_buf:
+            os.close(self.stdin_w)
+            self.stdin_w = -1
+
+    def _resize(self, rows: int, cols: int) -> None:
+        from .console import set_winsize
+
+        self._winsize = (rows, cols)
+        if self.pty >= 0:
+            with contextlib.suppress(OSError):
+                set_winsize(self.pty, rows, cols)
+
+    # --- stopping ---------------------------------------------------------------------------
+    def kill(self, sig: int) -> bool:
+        if sig in (signal.SIGKILL, signal_number(self.opts.get("stop_signal"))):
+            self.manually_stopped = True
+            self.store.update(self.cid, manually_stopped=True)
+        if self.pidfd < 0:
+            if self.pending_restart is not None:
+                self._cancel_restart()
+                return True
+            return False
+        try:
+            sc.pidfd_send_signal(self.pidfd, sig)
+            return True
+        except OSError:
+            return False
+
+    def stop(self, timeout: float, sig: str | int | None) -> None:
+        self.manually_stopped = True
+        self.store.update(self.cid, manually_stopped=True)
+        if self.pidfd < 0:
+            self._cancel_restart()
+            return
+        with contextlib.suppress(OSError):
+            sc.pidfd_send_signal(self.pidfd, signal_number(sig))
+        if self.kill_timer is None:
+            self.kill_timer = self.call_later(max(0.0, timeout), self._force_kill)
+
+    def _force_kill(self) -> None:
+        self.kill_timer = None
+        if self.pidfd >= 0:
+            with contextlib.suppress(OSError):
+                sc.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    pending_restart: int | None = None
+
+    def _cancel_restart(self) -> None:
+        if self.pending_restart is not None:
+            self.cancel(self.pending_restart)
+            self.pending_restart = None
+            self.store.update(self.cid, status="exited", pid=0, pid_start=None)
+            self.done = True
+
+    # --- exits ------------------------------------------------------------------------------
+    def _on_exit(self) -> None:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = 255 << 8
+        code = launcher.exit_code_of(status)
+        self.sel.unregister(self.pidfd)
+        os.close(self.pidfd)
+        self.pidfd = -1
+        self.cancel(self.kill_timer)
+        self.kill_timer = None
+        self._drain_outputs()
+        if self.stdin_w >= 0:
+            os.close(self.stdin_w)
+            self.stdin_w = -1
+        oom = self.cg.oom_kills() > self.oom_before
+        self.store.write_exit(self.cid, code, oom, self.pid)
+        ran_for = time.monotonic() - self.started
+        policy = self.opts.get("restart") or {}
+        self.manually_stopped = self.manually_stopped or self.store.read(self.cid).manually_stopped
+        restart = should_restart(policy, code, self.restart_count, self.manually_stopped)
+        finished = now_rfc3339()
+        # Attached clients see each run end, as with Docker.
+        for c in list(self.clients.values()):
+            if c.kind == "attach":
+                self._send(c, proto.control({"exit": code}))
+                self._drop_after_flush(c)
+        if restart:
+            self.backoff = next_backoff(self.backoff, ran_for)
+            self.restart_count += 1
+            self.store.update(self.cid, status="restarting", exit_code=code, oom_killed=oom,
+                              finished_at=finished, restart_count=self.restart_count)
+            self.pending_restart = self.call_later(self.backoff, self._restart)
+            return
+        self.final_code = code
+        self.store.update(self.cid, status="exited", exit_code=code, oom_killed=oom, pid=0,
+                          pid_start=None, finished_at=finished)
+        self.done = True
+
+    def _drop_after_flush(self, c: _Client) -> None:
+        with contextlib.suppress(OSError):
+            c.sock.setblocking(True)
+            c.sock.settimeout(1.0)
+            if c.out:
+                c.sock.sendall(c.out)
+                c.out.clear()
+        self._drop(c)
+
+    def _restart(self) -> None:
+        self.pending_restart = None
+        if self.manually_stopped:
+            self.store.update(self.cid, status="exited", pid=0, pid_start=None)
+            self.done = True
+            return
+        try:
+            self._launch(first=False)
+        except BerthError as exc:
+            self.final_code = exc.exit_code
+            self.store.update(self.cid, status="exited", exit_code=exc.exit_code, error=str(exc),
+                              pid=0, pid_start=None, finished_at=now_rfc3339())
+            self.done = True
+
+    def _finish(self) -> None:
+        st = self.store.read(self.cid)
+        for fn in self._exit_hooks:
+            with contextlib.suppress(Exception):
+                fn(self.final_code)
+        for c in list(self.clients.values()):
+            if c.kind == "waiter":
+                self._send(c, proto.control({"exit": st.exit_code, "oom": st.oom_killed}))
+                self._drop_after_flush(c)
+            else:
+                self._drop(c)
+        self.store.update(self.cid, monitor_pid=0, monitor_start=None)
+        self._cleanup()
+        argv = self.opts.get("on_exit")
+        if argv:
+            self._run_detached([str(a) for a in argv])
+
+    def _cleanup(self) -> None:
+        if self.listener is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.run_dir / "monitor.sock")
+            self.listener.close()
+            self.listener = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def _run_detached(self, argv: list[str]) -> None:
+        """on_exit: the monitor does not wait; the server (or init) reaps the process."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 0)
+                os.dup2(devnull, 1)
+                sc.close_range(3, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+                os.execvp(argv[0], argv)
+            finally:
+                os._exit(127)
+
+
+def run_monitor(paths: Paths, cid: str, starter: socket.socket | None, request: dict[str, Any]) -> int:
+    """Entry point in a freshly forked monitor process."""
+    try:
+        mon = Monitor(paths, cid)
+    except Exception as exc:  # noqa: BLE001 - the starter must hear why
+        if starter is not None:
+            with contextlib.suppress(OSError):
+                starter.sendall(proto.control({"error": f"cannot read the container's bundle: {exc}",
+                                               "kind": "RuntimeFailure"}))
+        return 1
+    return mon.serve(starter, request)

@@ -1,0 +1,49 @@
+"""The launcher's side of a process's privileges: identity, capabilities, no_new_privs, seccomp.
+
+The policy and the system calls live in caps.py and seccomp.py; this module only calls them in
+the order that works for a container and for an exec'd process alike: set the identity and
+capabilities while the process may still do so, then no_new_privs and the seccomp filter as the
+very last steps before execve, so the filter never has to allow the launcher's own set-up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RuntimeFailure
+from . import caps
+from . import syscalls as sc
+
+
+@dataclass
+class ProcessSecurity:
+    process: dict[str, Any]
+    seccomp: dict[str, Any] | None
+
+    def set_identity(self) -> None:
+        user = self.process.get("user") or {}
+        caps.apply(self.process.get("capabilities"), uid=int(user.get("uid", 0)),
+                   gid=int(user.get("gid", 0)),
+                   additional_gids=[int(g) for g in user.get("additionalGids") or []])
+
+    def lock_down(self) -> None:
+        if self.process.get("noNewPrivileges"):
+            sc.set_no_new_privs()
+        if self.seccomp:
+            load_seccomp(self.seccomp)
+
+
+def prepare(process: dict[str, Any], linux: dict[str, Any]) -> ProcessSecurity:
+    return ProcessSecurity(process, linux.get("seccomp"))
+
+
+def load_seccomp(profile: dict[str, Any]) -> None:
+    try:
+        from . import seccomp
+    except ImportError as exc:  # the seccomp module has not landed in this checkout
+        raise RuntimeFailure("the OCI spec asks for a seccomp filter but berth's seccomp support "
+                             "is missing") from exc
+    fn = getattr(seccomp, "load", None) or getattr(seccomp, "apply", None)
+    if fn is None:
+        raise RuntimeFailure("berth's seccomp module offers no load()/apply()")
+    fn(profile)

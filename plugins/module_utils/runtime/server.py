@@ -1,0 +1,226 @@
+"""The monitor server: one small Python process per BERTH_RUN that forks the monitors.
+
+It runs from the stable engine copy (install.py), imports what monitors and the launcher
+need, freezes those objects out of the garbage collector's reach (gc.freeze) and then forks one
+monitor per container on request, so monitors share the interpreter's pages instead of paying
+for an interpreter each. It is no manager: killing it affects no running container, and the
+next command starts a new one. It is the child subreaper of the monitors' subtree, so when a
+monitor dies its container becomes the server's child and the server records its exit status
+in run/containers/<id>/exit.json. It leaves after IDLE_SECONDS without any child.
+
+Requests on run/monitor.sock (one CONTROL frame): {"op": "spawn", "cid", "hash", "attach"}
+hands the connection to a new monitor, which answers {"pid"} or {"error", "kind"};
+{"op": "hello"} answers {"hash", "pid"}.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from .. import fsutil
+from ..paths import Paths
+from . import cgbridge, launcher, logs, monitor, mounts, security, state  # noqa: F401 - preloaded
+from . import protocol as proto
+from . import syscalls as sc
+
+IDLE_SECONDS = 120.0
+SOCKET_NAME = "monitor.sock"
+
+
+def socket_path(paths: Paths) -> str:
+    return str(paths.run / SOCKET_NAME)
+
+
+def _preload() -> None:
+    """Import now what monitors would import later, so the pages are shared after fork."""
+    import json  # noqa: F401
+    import termios  # noqa: F401
+
+    from . import caps, console  # noqa: F401
+    with contextlib.suppress(ImportError):
+        from . import seccomp  # noqa: F401
+    with contextlib.suppress(ImportError):
+        from . import cgroups  # noqa: F401
+
+
+class Server:
+    def __init__(self, paths: Paths, engine_hash: str) -> None:
+        self.paths = paths
+        self.hash = engine_hash
+        self.children: dict[int, str] = {}
+        self.sel = selectors.DefaultSelector()
+        self.listener: socket.socket | None = None
+        self.sock_ino = 0
+        self.last_busy = time.monotonic()
+        self.store = state.StateStore(paths)
+
+    def bind(self) -> None:
+        path = socket_path(self.paths)
+        fsutil.ensure_dir(self.paths.run, 0o711)
+        tmp = f"{path}.{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(tmp)
+        os.chmod(tmp, 0o600)
+        s.listen(64)
+        os.replace(tmp, path)  # atomic: clients see the old server's socket or ours
+        self.sock_ino = os.stat(path).st_ino
+        fsutil.atomic_write(self.paths.run / "monitor.pid",
+                            f"{os.getpid()} {state.proc_start_time(os.getpid())}\n", durable=False)
+        s.setblocking(False)
+        self.listener = s
+        self.sel.register(s, selectors.EVENT_READ, "accept")
+
+    def serve(self) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel.register(wake_r, selectors.EVENT_READ, "sigchld")
+        gc.collect()
+        gc.freeze()  # everything so far is shared with every monitor; keep the collector off it
+        while True:
+            for key, _ in self.sel.select(5.0):
+                if key.data == "sigchld":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 4096)
+                    self._reap()
+                else:
+                    self._accept()
+            self._reap()
+            if self.children:
+                self.last_busy = time.monotonic()
+            elif time.monotonic() - self.last_busy > IDLE_SECONDS or not self._still_current():
+                self._leave()
+                return
+
+    def _still_current(self) -> bool:
+        """False once a newer server took the socket (another engine version)."""
+        try:
+            return os.stat(socket_path(self.paths)).st_ino == self.sock_ino
+        except FileNotFoundError:
+            return False
+
+    def _leave(self) -> None:
+        if self.listener is not None:
+            if self._still_current():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(socket_path(self.paths))
+            self.listener.close()
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        self.last_busy = time.monotonic()
+        conn.setblocking(True)
+        conn.settimeout(5.0)
+        try:
+            req = proto.recv_control(conn)
+        except (OSError, ValueError):
+            req = None
+        if req is None:
+            conn.close()
+            return
+        op = req.get("op")
+        if op == "hello":
+            self._reply(conn, {"hash": self.hash, "pid": os.getpid()})
+        elif op == "spawn":
+            if req.get("hash") and req["hash"] != self.hash:
+                self._reply(conn, {"error": "stale", "hash": self.hash})
+                return
+            self._spawn(conn, req)
+        else:
+            self._reply(conn, {"error": f"unknown request {op!r}"})
+
+    def _reply(self, conn: socket.socket, obj: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(proto.control(obj))
+        conn.close()
+
+    def _spawn(self, conn: socket.socket, req: dict[str, Any]) -> None:
+        from ..types import check_hex_id
+
+        try:
+            cid = check_hex_id(str(req.get("cid")), "container id")
+        except Exception as exc:  # noqa: BLE001
+            self._reply(conn, {"error": str(exc), "kind": "InvalidSpec"})
+            return
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                self.sel.close()
+                if self.listener is not None:
+                    self.listener.close()
+                conn.settimeout(None)
+                code = monitor.run_monitor(self.paths, cid, conn, req)
+            except BaseException as exc:  # noqa: BLE001 - never return into the server's loop
+                with contextlib.suppress(OSError):
+                    os.write(2, f"berth-monitor {cid[:12]}: {type(exc).__name__}: {exc}\n".encode())
+            finally:
+                os._exit(code)
+        self.children[pid] = cid
+        conn.close()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if self.children.pop(pid, None) is None:
+                self._orphan_exited(pid, status)
+
+    def _orphan_exited(self, pid: int, status: int) -> None:
+        """A container whose monitor died has exited: keep its status for reconciliation."""
+        code = launcher.exit_code_of(status)
+        base = self.paths.containers
+        try:
+            names = os.listdir(base)
+        except FileNotFoundError:
+            return
+        for cid in names:
+            try:
+                st = self.store.read(cid)
+            except Exception:  # noqa: BLE001 - not a container folder, or a torn file
+                continue
+            if st.pid == pid and st.active:
+                with contextlib.suppress(OSError):
+                    self.store.write_exit(cid, code, False, pid)
+                return
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="berth-monitors")
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--hash", required=True)
+    ap.add_argument("--ready-fd", type=int, default=-1)
+    args = ap.parse_args(argv)
+    paths = Paths.from_env(args.root, args.run)
+    sc.set_name("berth-monitors")
+    with contextlib.suppress(OSError):
+        sc.set_child_subreaper()
+    _preload()
+    srv = Server(paths, args.hash)
+    srv.bind()
+    if args.ready_fd >= 0:
+        os.write(args.ready_fd, b"ready")
+        os.close(args.ready_fd)
+    sys.stdout.flush()
+    srv.serve()
