@@ -44,6 +44,9 @@ def paths(tmp_path_factory) -> Paths:
     base = tmp_path_factory.mktemp("berth")
     p = Paths(base / "root", base / "run")
     yield p
+    # Monitors, the monitor server and containers started under this root, and their cgroups.
+    from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all
+    stop_all(p)
     unmount_below(base)
     shutil.rmtree(base, ignore_errors=True)
 
