@@ -210,7 +210,7 @@ class Monitor:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(path)
+        proto.bind(s, path)
         s.listen(16)
         s.setblocking(False)
         self.listener = s

@@ -7,9 +7,12 @@ container's stdin. A connection opens with a CONTROL frame saying what it wants.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 STDIN, STDOUT, STDERR, CONTROL, STDIN_EOF = 0, 1, 2, 3, 4
@@ -82,10 +85,35 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
+@contextlib.contextmanager
+def addressable(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A path short enough for sun_path (108 bytes): through /proc/self/fd when it is not."""
+    path = os.fspath(path)
+    if len(path.encode()) < 100:
+        yield path
+        return
+    parent, name = os.path.split(path)
+    fd = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{name}"
+    finally:
+        os.close(fd)
+
+
+def connect(sock: socket.socket, path: str | os.PathLike[str]) -> None:
+    with addressable(path) as p:
+        sock.connect(p)
+
+
+def bind(sock: socket.socket, path: str | os.PathLike[str]) -> None:
+    with addressable(path) as p:
+        sock.bind(p)
+
+
 def request(path: str, obj: dict[str, Any], timeout: float | None = 30.0) -> dict[str, Any] | None:
     """Connect, send one CONTROL request, return the first CONTROL reply (None: no reply)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
-        s.connect(path)
+        connect(s, path)
         s.sendall(control(obj))
         return recv_control(s)

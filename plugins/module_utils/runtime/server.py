@@ -69,7 +69,7 @@ class Server:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.bind(tmp)
+        proto.bind(s, tmp)
         os.chmod(tmp, 0o600)
         s.listen(64)
         os.replace(tmp, path)  # atomic: clients see the old server's socket or ours

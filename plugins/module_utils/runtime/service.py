@@ -135,7 +135,7 @@ class Runtime:
         for attempt in range(3):
             try:
                 s.settimeout(SPAWN_TIMEOUT)
-                s.connect(path)
+                proto.connect(s, path)
                 s.sendall(proto.control({"op": "spawn", "cid": cid, "hash": digest, "attach": attach}))
                 reply = proto.recv_control(s)
             except (FileNotFoundError, ConnectionRefusedError):
@@ -214,7 +214,7 @@ class Runtime:
                 raise Conflict("You cannot attach to a stopped container, start it first", container=cid)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(self._monitor_sock(cid))
+                proto.connect(sock, self._monitor_sock(cid))
             except OSError as exc:
                 sock.close()
                 raise RuntimeFailure(f"cannot attach to container {cid[:12]}: its monitor is not "
@@ -277,7 +277,7 @@ class Runtime:
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                     s.settimeout(timeout + 30)
-                    s.connect(self._monitor_sock(cid))
+                    proto.connect(s, self._monitor_sock(cid))
                     s.sendall(proto.control({"op": "stop", "timeout": timeout, "signal": sig}))
                     if st.status == "paused":
                         self._thaw_quietly(cid)
