@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -209,6 +209,31 @@ class NetworkService:
         if rec is not None:
             self.remove(rec.id, force=force)
         return Change(True, before, self.create(name, spec), tuple(actions))
+
+    def ensure_connected(self, name: str, wanted: Sequence[str], appends: bool,
+                         connect: Callable[[str], Any], disconnect: Callable[[str], Any],
+                         apply: bool = True) -> Change:
+        """Containers on the network: ``wanted`` (names or id prefixes) connected, and with
+        ``appends`` false every other one disconnected, as community.docker's ``connected``.
+        ``connect``/``disconnect`` take a container reference (the container service's)."""
+        rec = self.get(name)
+        before = inspect(rec, self.store.endpoints(rec.id))
+        current = [(ep.container_id, ep.name) for ep in self.store.endpoints(rec.id).values()]
+        to_connect, to_disconnect = plan_connected(current, wanted, appends)
+        if not to_connect and not to_disconnect:
+            return Change.none(before)
+        actions = tuple([f"connect {c} to {name}" for c in to_connect]
+                        + [f"disconnect {c} from {name}" for c in to_disconnect])
+        if not apply:
+            after = dict(before)
+            after["Containers"] = {cid: v for cid, v in before["Containers"].items()
+                                   if v["Name"] not in to_disconnect}
+            return Change(True, before, after, actions)
+        for ref in to_disconnect:
+            disconnect(ref)
+        for ref in to_connect:
+            connect(ref)
+        return Change(True, before, self.inspect(rec.id), actions)
 
     def teardown(self) -> None:
         """Remove this root's kernel objects that nothing uses: the default bridge when no
@@ -420,3 +445,16 @@ class NetworkService:
         name = hostname or (attached[0][1].hostname if attached else "") or cid[:12]
         return resolvconf.hosts_file(ip, [name], extra_hosts)
 
+
+def plan_connected(current: Sequence[tuple[str, str]], wanted: Sequence[str],
+                   appends: bool) -> tuple[list[str], list[str]]:
+    """(container id, name) pairs on the network and the wanted references -> (references to
+    connect, names to disconnect). A reference matches a name, or an id by prefix."""
+    def matches(ref: str, cid: str, cname: str) -> bool:
+        return ref == cname or ref.lstrip("/") == cname or (len(ref) >= 1 and cid.startswith(ref))
+
+    to_connect = [ref for ref in dict.fromkeys(wanted)
+                  if not any(matches(ref, cid, cname) for cid, cname in current)]
+    to_disconnect = [] if appends else [cname for cid, cname in current
+                                        if not any(matches(ref, cid, cname) for ref in wanted)]
+    return to_connect, to_disconnect
