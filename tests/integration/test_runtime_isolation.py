@@ -157,7 +157,7 @@ def test_read_only_rootfs_and_masked_paths(runtime, paths, rootfs):  # noqa: F81
     _, code, out = run_to_exit(
         runtime, paths, rootfs,
         ["sh", "-c", "touch /x 2>/dev/null && echo WRITABLE || echo RO; "
-                     "cat /proc/keys 2>&1 | wc -c; echo 1 > /proc/sys/kernel/domainname 2>/dev/null "
+                     "cat /proc/keys 2>&1 | wc -c; { echo 1 > /proc/sys/kernel/domainname; } 2>/dev/null "
                      "&& echo SYSRW || echo SYSRO"],
         readonly=True)
     assert code == 0

@@ -109,7 +109,7 @@ class Monitor:
         self.stdin_w = -1
         self.pty = -1
         self.stdin_owner: int | None = None
-        self.stdin_used = False
+        self.stdin_done = False          # stdin_once: the first attached stdin has come and gone
         self.stdin_buf = bytearray()
         self.log: logs.LogWriter | None = None
         self.cg = cgbridge.for_spec(self.spec, cid)
@@ -224,7 +224,7 @@ class Monitor:
             child_ends = [stdio_in]
             out_fds: list[tuple[int, str]] = []
         else:
-            if self.opts.get("open_stdin") and not (self.stdin_used and self.opts.get("stdin_once")):
+            if self.opts.get("open_stdin") and not self.stdin_done:
                 stdio_in, self.stdin_w = os.pipe2(os.O_CLOEXEC)
                 os.set_blocking(self.stdin_w, False)
             else:
@@ -413,7 +413,6 @@ class Monitor:
         if c.stdin:
             if self.stdin_owner is None:
                 self.stdin_owner = conn.fileno()
-                self.stdin_used = True
             else:
                 c.stdin = False
         if hello.get("resize"):
@@ -468,6 +467,7 @@ class Monitor:
         if self.stdin_owner == fd:
             self.stdin_owner = None
             if self.opts.get("stdin_once") and not self.tty:
+                self.stdin_done = True
                 self._stdin_eof()
 
     def _send(self, c: _Client, data: bytes) -> None:
@@ -631,6 +631,7 @@ class Monitor:
         for fn in self._exit_hooks:
             with contextlib.suppress(Exception):
                 fn(self.final_code)
+        self._cleanup()  # no new client can reach this monitor from here on
         for c in list(self.clients.values()):
             if c.kind == "waiter":
                 self._send(c, proto.control({"exit": st.exit_code, "oom": st.oom_killed}))
@@ -638,7 +639,6 @@ class Monitor:
             else:
                 self._drop(c)
         self.store.update(self.cid, monitor_pid=0, monitor_start=None)
-        self._cleanup()
         argv = self.opts.get("on_exit")
         if argv:
             self._run_detached([str(a) for a in argv])

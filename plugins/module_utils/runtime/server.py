@@ -167,9 +167,11 @@ class Server:
                     self.listener.close()
                 conn.settimeout(None)
                 code = monitor.run_monitor(self.paths, cid, conn, req)
-            except BaseException as exc:  # noqa: BLE001 - never return into the server's loop
+            except BaseException:  # noqa: BLE001 - never return into the server's loop
+                import traceback
+
                 with contextlib.suppress(OSError):
-                    os.write(2, f"berth-monitor {cid[:12]}: {type(exc).__name__}: {exc}\n".encode())
+                    os.write(2, f"berth-monitor {cid[:12]}: {traceback.format_exc()}\n".encode())
             finally:
                 os._exit(code)
         self.children[pid] = cid

@@ -45,7 +45,6 @@ class Runtime:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
         self.states = StateStore(paths)
-        self._sock: socket.socket | None = None
 
     # --- files ------------------------------------------------------------------------------
     def bundle_dir(self, cid: str) -> Path:
@@ -112,48 +111,42 @@ class Runtime:
                 return 0
             if not self.spec_path(cid).exists():
                 self._spec(cid)
-            reply = self._spawn(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), cid, None)
-            if self._sock is not None:
-                self._sock.close()
+            reply, sock = self._spawn(cid, None)
+            sock.close()
             return int(reply["pid"])
 
-    def _spawn(self, s: socket.socket, cid: str, attach: dict[str, Any] | None) -> dict[str, Any]:
+    def _spawn(self, cid: str, attach: dict[str, Any] | None) -> tuple[dict[str, Any], socket.socket]:
+        """Ask the monitor server for a monitor; (its reply, the open connection to it)."""
         from . import install, server
 
-        try:
-            return self._spawn_on(s, cid, attach, install, server)
-        except BaseException:
-            if self._sock is not None:
-                self._sock.close()
-            raise
-
-    def _spawn_on(self, s: socket.socket, cid: str, attach: dict[str, Any] | None,
-                  install: Any, server: Any) -> dict[str, Any]:
         digest, _base = install.ensure_engine_copy(self.paths)
         path = server.socket_path(self.paths)
-        self._sock = s
         for attempt in range(3):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s.settimeout(SPAWN_TIMEOUT)
-                proto.connect(s, path)
-                s.sendall(proto.control({"op": "spawn", "cid": cid, "hash": digest, "attach": attach}))
-                reply = proto.recv_control(s)
-            except (FileNotFoundError, ConnectionRefusedError):
-                reply = {"error": "stale"}
-            if reply is None:
-                raise RuntimeFailure(f"the monitor of container {cid[:12]} exited before it answered; "
-                                     f"see {self.paths.run / 'monitor.log'}")
-            if reply.get("error") == "stale" and attempt < 2:
-                with fsutil.locked(self.paths.lock("monitor-server")):
-                    if not self._server_current(digest):
-                        install.start_server(self.paths)
+                try:
+                    s.settimeout(SPAWN_TIMEOUT)
+                    proto.connect(s, path)
+                    s.sendall(proto.control({"op": "spawn", "cid": cid, "hash": digest, "attach": attach}))
+                    reply = proto.recv_control(s)
+                except (FileNotFoundError, ConnectionRefusedError):
+                    reply = {"error": "stale"}
+                if reply is None:
+                    raise RuntimeFailure(f"the monitor of container {cid[:12]} exited before it answered; "
+                                         f"see {self.paths.run / 'monitor.log'}")
+                if reply.get("error") == "stale" and attempt < 2:
+                    s.close()
+                    with fsutil.locked(self.paths.lock("monitor-server")):
+                        if not self._server_current(digest):
+                            install.start_server(self.paths)
+                    continue
+                if "error" in reply:
+                    self._raise(reply)
+                s.settimeout(None)
+                return reply, s
+            except BaseException:
                 s.close()
-                s = self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                continue
-            if "error" in reply:
-                self._raise(reply)
-            s.settimeout(None)  # the socket stays open in self._sock for an attach that follows
-            return reply
+                raise
         raise RuntimeFailure("could not reach a monitor server")
 
     def _server_current(self, digest: str) -> bool:
@@ -200,14 +193,7 @@ class Runtime:
                 st = self._current(cid)
                 if st.active:
                     raise Conflict(f"container {cid[:12]} is already running", container=cid)
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    self._spawn(sock, cid, hello)
-                except BaseException:
-                    sock.close()
-                    raise
-                assert self._sock is not None
-                sock = self._sock
+                _reply, sock = self._spawn(cid, hello)
         else:
             st = self._current(cid)
             if st.status not in ("running", "paused", "restarting"):
@@ -303,8 +289,6 @@ class Runtime:
         while time.monotonic() < deadline:
             st = self.states.read(cid)
             if not st.monitor_pid or not process_alive(st.monitor_pid, st.monitor_start):
-                return
-            if st.status in ("exited", "dead"):
                 return
             time.sleep(0.005)
 
