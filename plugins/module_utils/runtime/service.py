@@ -86,12 +86,34 @@ class Runtime:
         with self.states.locked(cid):
             st = self.states.read(cid)
             mon_alive = process_alive(st.monitor_pid, st.monitor_start)
-            fixed = plan_reconcile(st, mon_alive, process_alive(st.pid, st.pid_start),
-                                   self.states.read_exit(cid))
+            alive = process_alive(st.pid, st.pid_start)
+            record = self.states.read_exit(cid)
+            if not mon_alive and not alive and st.status != "restarting" and record is None:
+                record = self._await_exit_record(cid, st)
+            fixed = plan_reconcile(st, mon_alive, alive, record)
             if fixed is None:
                 return st
             self.states.write(cid, fixed)
             return fixed
+
+    def _await_exit_record(self, cid: str, st: ContainerState, limit: float = 2.0) -> dict[str, Any] | None:
+        """An orphaned container just died: its reaper (the server) is about to record why."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            record = self.states.read_exit(cid)
+            if record is not None and record.get("pid") == st.pid:
+                return record
+            if not _is_zombie(st.pid) and not self._server_alive():
+                return None
+            time.sleep(0.01)
+        return None
+
+    def _server_alive(self) -> bool:
+        try:
+            pid_s, start_s = (self.paths.run / "monitor.pid").read_text().split()
+            return process_alive(int(pid_s), int(start_s))
+        except (OSError, ValueError):
+            return False
 
     def state(self, cid: str) -> dict[str, Any]:
         return self._current(check_hex_id(cid, "container id")).to_docker()
@@ -424,6 +446,15 @@ class Runtime:
             raise Conflict(f"container {cid[:12]} is not running", container=cid)
         return _exec.run(self._spec(cid), cid, st.pid, process, tty=tty, interactive=interactive,
                          detach=detach, stdin=_fd(stdin), stdout=_fd(stdout), stderr=_fd(stderr))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return data[data.rindex(b")") + 2:].startswith(b"Z")
 
 
 def pids_in_namespace(init_pid: int) -> list[int]:
