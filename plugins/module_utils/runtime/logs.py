@@ -32,17 +32,19 @@ class LogWriter:
         """Take bytes as they come from a pipe; whole lines are logged, the rest waits."""
         buf = self._partial[stream]
         buf += data
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl == -1:
+        start, n = 0, len(buf)
+        while start < n:
+            end = min(start + MAX_LINE, n)
+            nl = buf.find(b"\n", start, end)
+            if nl != -1:
+                self._emit(stream, bytes(buf[start:nl + 1]))
+                start = nl + 1
+            elif end - start == MAX_LINE:
+                self._emit(stream, bytes(buf[start:end]))
+                start = end
+            else:
                 break
-            self._emit(stream, bytes(buf[start:nl + 1]))
-            start = nl + 1
         del buf[:start]
-        while len(buf) >= MAX_LINE:
-            self._emit(stream, bytes(buf[:MAX_LINE]))
-            del buf[:MAX_LINE]
 
     def flush_partial(self) -> None:
         """At the end of a run: log what is left without a newline, as Docker does."""
