@@ -65,13 +65,14 @@ def open_dns_sockets(netns_path: str, listen: str = resolvconf.EMBEDDED_DNS,
 
 class DnsResponder:
     def __init__(self, paths: Paths, cid: str, upstreams: Sequence[str] | None = None,
-                 host_resolv_conf: str = resolvconf.HOST_RESOLV_CONF) -> None:
+                 host_resolv_conf: str = resolvconf.HOST_RESOLV_CONF, upstream_port: int = DNS_PORT) -> None:
         self.paths = paths
         self.cid = check_cid(cid)
         self.store = NetworkStore(paths)
         self._upstreams = list(upstreams) if upstreams else None
+        self._upstream_port = upstream_port
         self._resolv_path = host_resolv_conf
-        self._resolv_key: tuple[int, int] | None = None
+        self._resolv_key: tuple[int, ...] | None = None
         self._resolv_servers: list[str] = []
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
@@ -136,12 +137,9 @@ class DnsResponder:
             threading.Thread(target=forward, daemon=True, name="berth-dns-fwd").start()
 
     # --- local names ----------------------------------------------------------------------
-    def _networks(self) -> list[tuple[object, object]]:
-        return self.store.container_endpoints(self.cid)
-
     def _may_forward(self) -> bool:
-        attached = self._networks()
-        return not attached or any(not rec.internal for rec, _ in attached)  # type: ignore[attr-defined]
+        attached = self.store.container_endpoints(self.cid)
+        return not attached or any(not rec.internal for rec, _ in attached)
 
     def lookup(self, name: str) -> list[str] | None:
         """Addresses for ``name`` on the container's user-defined networks; None if unknown."""
@@ -198,9 +196,9 @@ class DnsResponder:
             return self._upstreams
         try:
             st = os.stat(self._resolv_path)
-            key = (st.st_mtime_ns, st.st_ino)
+            key = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
         except OSError:
-            key = (0, 0)
+            key = (0, 0, 0, 0)
         if key != self._resolv_key:
             self._resolv_servers = resolvconf.upstream_servers(resolvconf.read_host(self._resolv_path))
             self._resolv_key = key
@@ -210,7 +208,8 @@ class DnsResponder:
         """The first good answer of the upstream servers, or None when none answered."""
         for server in self.upstreams():
             try:
-                answer = _ask_tcp(server, packet) if tcp else _ask_udp(server, packet, qid)
+                port = self._upstream_port
+                answer = _ask_tcp(server, port, packet) if tcp else _ask_udp(server, port, packet, qid)
             except (OSError, wire.DnsFormatError):
                 continue
             if answer is not None:
@@ -255,28 +254,30 @@ class DnsResponder:
             sel.close()
 
 
-def _server_addr(server: str) -> tuple[int, tuple[str, int] | tuple[str, int, int, int]]:
+def _server_addr(server: str, port: int) -> tuple[int, tuple[str, int] | tuple[str, int, int, int]]:
     if ":" in server:
         host, _, scope = server.partition("%")
-        return socket.AF_INET6, (host, DNS_PORT, 0, socket.if_nametoindex(scope) if scope else 0)
-    return socket.AF_INET, (server, DNS_PORT)
+        return socket.AF_INET6, (host, port, 0, socket.if_nametoindex(scope) if scope else 0)
+    return socket.AF_INET, (server, port)
 
 
-def _ask_udp(server: str, packet: bytes, qid: int) -> bytes | None:
-    family, addr = _server_addr(server)
+def _ask_udp(server: str, port: int, packet: bytes, qid: int) -> bytes | None:
+    family, addr = _server_addr(server, port)
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(FORWARD_TIMEOUT)
         s.connect(addr)
         s.send(packet)
-        while True:
+        # A few stray datagrams (late answers to earlier queries) are skipped, not waited on forever.
+        for _ in range(8):
             data = s.recv(65535)
             rid, _ = wire.parse_response_header(data)
             if rid == qid:
                 return data
+    return None
 
 
-def _ask_tcp(server: str, packet: bytes) -> bytes | None:
-    family, addr = _server_addr(server)
+def _ask_tcp(server: str, port: int, packet: bytes) -> bytes | None:
+    family, addr = _server_addr(server, port)
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.settimeout(FORWARD_TIMEOUT)
         s.connect(addr)

@@ -51,7 +51,7 @@ class KernelNames:
 class NetworkStore:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
-        self._cache: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._cache: dict[Path, tuple[tuple[int, ...], Any]] = {}
 
     # --- records ----------------------------------------------------------------------
     def record_path(self, nid: str) -> Path:
@@ -114,7 +114,9 @@ class NetworkStore:
         return self.paths.run_networks / f"{nid}.endpoints.json"
 
     def endpoints(self, nid: str) -> dict[str, Endpoint]:
-        data = self._read_cached(self.endpoints_path(nid)) or {}
+        # Read every time: a join or leave must be seen at once, and a replaced file can reuse
+        # the inode number and timestamp tick of the one it replaced.
+        data = fsutil.read_json(self.endpoints_path(nid), default=None) or {}
         return {cid: Endpoint.from_dict(ep) for cid, ep in data.items()}
 
     def save_endpoints(self, nid: str, endpoints: dict[str, Endpoint]) -> None:
@@ -152,7 +154,7 @@ class NetworkStore:
         out = {}
         for name in names:
             if name.endswith(".json") and _CID_RE.match(name[:-5]):
-                data = self._read_cached(folder / name)
+                data = fsutil.read_json(folder / name, default=None)
                 if data:
                     out[name[:-5]] = data
         return out
@@ -169,13 +171,14 @@ class NetworkStore:
 
     # --- reading ----------------------------------------------------------------------
     def _read_cached(self, path: Path) -> Any:
-        """Parse a JSON file only when it changed: the DNS responder reads on every query."""
+        """Parse a network record only when it changed: the DNS responder reads them all at every
+        query, and records change rarely (a new network is a new file)."""
         try:
             st = os.stat(path)
         except FileNotFoundError:
             self._cache.pop(path, None)
             return None
-        key = (st.st_mtime_ns, st.st_ino)
+        key = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
         hit = self._cache.get(path)
         if hit is not None and hit[0] == key:
             return hit[1]
