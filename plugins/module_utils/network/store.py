@@ -43,7 +43,7 @@ class KernelNames:
             self.suffix = ""
         else:
             self.suffix = hashlib.sha256(str(paths.root).encode()).hexdigest()[:6]
-        self.default_bridge = f"berth{self.suffix}0" if not self.suffix else f"berth-{self.suffix}"
+        self.default_bridge = f"berth-{self.suffix}" if self.suffix else "berth0"
         self.table = "berth" if not self.suffix else f"berth_{self.suffix}"
         self.chain_prefix = "BERTH" if not self.suffix else f"BERTH-{self.suffix.upper()}"
 
