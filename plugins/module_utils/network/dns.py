@@ -2,7 +2,8 @@
 
 It runs in the container's monitor (stdlib only: the monitor preloads this module), on two
 sockets bound inside the container's network namespace (``open_dns_sockets``); the monitor
-registers them and calls ``DnsResponder.on_readable`` when one is readable. Answers come from
+calls ``monitor_service`` (the runtime's service hook for RunOptions["dns"]), which registers
+them so that ``DnsResponder.on_readable`` runs when one is readable. Answers come from
 the endpoint records of the networks the container is on, read at each query (cached by file
 identity), so containers that join are found at once and those that left are gone at once.
 
@@ -23,6 +24,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..paths import Paths
 from . import dnswire as wire
@@ -252,6 +254,27 @@ class DnsResponder:
                     self.on_readable(key.fileobj)  # type: ignore[arg-type]
         finally:
             sel.close()
+
+
+def monitor_service(monitor: Any, args: dict[str, Any]) -> DnsResponder:
+    """The runtime's service hook: the container's monitor calls this once the container runs.
+
+    ``args`` is RunOptions["dns"]: ``{"netns": path, "listen": "127.0.0.11"}`` and optionally
+    ``"upstreams"`` (the container's ``--dns`` servers). The sockets live as long as the
+    monitor; a restart of the container keeps its namespace and so its responder.
+    """
+    netns_path = args.get("netns") or monitor.netns_path()
+    socks = open_dns_sockets(netns_path, args.get("listen") or resolvconf.EMBEDDED_DNS)
+    responder = DnsResponder(monitor.paths, monitor.cid, upstreams=args.get("upstreams") or None)
+    for sock in socks:
+        monitor.add_reader(sock.fileno(), lambda _fd, s=sock: responder.on_readable(s))
+
+    def close(_code: int) -> None:
+        for sock in socks:
+            monitor.remove_reader(sock.fileno())
+            sock.close()
+    monitor.at_exit(close)
+    return responder
 
 
 def _server_addr(server: str, port: int) -> tuple[int, tuple[str, int] | tuple[str, int, int, int]]:
