@@ -7,6 +7,7 @@ state loses nothing: the next connect re-creates the bridge. Every change runs u
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -165,7 +166,8 @@ class NetworkService:
             self._apply_firewall()
         return rec.id
 
-    def prune(self, in_use: Iterable[str] = (), filters: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    def prune(self, in_use: Iterable[str] = (),
+              filters: Mapping[str, Sequence[str]] | None = None) -> builtins.list[str]:
         """Remove user networks no container uses (``in_use``: names or ids); their names."""
         used = set(in_use)
         removed = []
@@ -369,7 +371,7 @@ class NetworkService:
 
     # --- published ports ----------------------------------------------------------------
     def publish(self, cid: str, bindings: Iterable[Mapping[str, Any]] | Mapping[str, Any],
-                container_ip: str) -> list[dict[str, Any]]:
+                container_ip: str) -> builtins.list[dict[str, Any]]:
         """DNAT host ports to ``container_ip``; the bindings back with host ports chosen."""
         check_cid(cid)
         if isinstance(bindings, Mapping):
@@ -403,7 +405,7 @@ class NetworkService:
                 self.store.save_ports(cid, None)
                 self._apply_firewall()
 
-    def ports(self, cid: str) -> list[dict[str, Any]]:
+    def ports(self, cid: str) -> builtins.list[dict[str, Any]]:
         return list((self.store.ports().get(check_cid(cid)) or {}).get("bindings", []))
 
     def _apply_firewall(self) -> None:

@@ -9,6 +9,7 @@ tmpfs volume is therefore empty at each first use. Who uses a mounted volume is 
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import ctypes
 import errno
@@ -304,10 +305,10 @@ class VolumeService:
     def _users_path(self, name: str) -> Path:
         return self.paths.run_volumes / f"{check_name(name)}.json"
 
-    def _users(self, name: str) -> list[str]:
+    def _users(self, name: str) -> builtins.list[str]:
         return list(fsutil.read_json(self._users_path(name), default={}).get("users", []))
 
-    def _save_users(self, name: str, users: list[str]) -> None:
+    def _save_users(self, name: str, users: builtins.list[str]) -> None:
         fsutil.write_json(self._users_path(name), {"users": users}, durable=False)
 
     def is_mounted(self, name: str) -> bool:
