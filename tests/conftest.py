@@ -47,6 +47,9 @@ def paths(tmp_path_factory) -> Paths:
     # Monitors, the monitor server and containers started under this root, and their cgroups.
     from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all
     stop_all(p)
+    # Bridges, veths, namespaces and the firewall table its networks made (none: no import).
+    from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all
+    release_all(p)
     unmount_below(base)
     shutil.rmtree(base, ignore_errors=True)
 
