@@ -106,3 +106,29 @@ def test_firewall_refuses_what_nft_refuses():
     with pytest.raises(NetworkError, match="nft refused"):
         fw.apply([nat.BridgeRules('br-"x', "10.0.0.0/8")], [])
     assert "table ip berth_badtest" not in _nft_tables()
+
+
+def test_release_all_removes_everything_a_root_made(paths):
+    import secrets
+
+    from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all
+    from ansible_collections.berth.engine.plugins.module_utils.network.model import NetworkSpec
+
+    from ..fixtures.network import Lab
+
+    svc = NetworkService(paths)
+    net = svc.create("x", NetworkSpec(subnet=Lab.subnet()))
+    cid = secrets.token_hex(32)
+    ns = svc.create_netns(cid)
+    ep = svc.connect("x", cid, ns, name="a")
+    svc.connect("bridge", cid, ns, name="a")
+    svc.publish(cid, [{"container_port": 80, "protocol": "tcp", "host_ip": "", "host_port": None}],
+                ep["IPAddress"])
+    veths = [e.host_ifname for r in svc.store.records() for e in svc.store.endpoints(r.id).values()]
+    assert release_all(paths) == []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for name in [*veths, f"br-{net['Id'][:12]}", svc.names.default_bridge]:
+        assert f" {name}:" not in links and f" {name}@" not in links
+    assert f"table ip {svc.names.table}" not in _nft_tables()
+    assert not netns.is_netns(ns) and os.listdir(paths.netns) == []
+    assert svc.ports(cid) == [] and svc.endpoints(cid) == {}
