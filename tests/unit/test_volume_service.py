@@ -146,3 +146,13 @@ def test_volume_users_without_a_container_service():
         def containers(self):
             raise ImportError("containers not installed")
     assert volume_users(NoContainers()) == {}
+
+
+def test_volume_json_is_dockers_inspect_shape(vols):
+    import json
+    vols.create("shaped", labels={"a": "b"}, opts={"type": "tmpfs"})
+    on_disk = json.loads((vols.dir("shaped") / "volume.json").read_text())
+    assert {k: on_disk[k] for k in ("Name", "Driver", "Labels", "Options", "Scope", "Mountpoint")} == {
+        "Name": "shaped", "Driver": "local", "Labels": {"a": "b"}, "Options": {"type": "tmpfs"},
+        "Scope": "local", "Mountpoint": str(vols.data_dir("shaped"))}
+    assert on_disk["Anonymous"] is False and on_disk["Used"] is False

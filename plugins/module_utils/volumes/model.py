@@ -1,7 +1,8 @@
 """Volumes on disk: the desired spec and the record, with the ``local`` driver's options; pure.
 
-``root/volumes/<name>/volume.json`` holds a ``VolumeRecord``; the data is ``_data`` beside it.
-The record keeps the ``VolumeSpec`` that created the volume: ``ensure`` compares against it.
+``root/volumes/<name>/volume.json`` holds a ``VolumeRecord`` in Docker's inspect shape; the
+data is ``_data`` beside it. Driver, Options and Labels are the ``VolumeSpec`` that created
+the volume: ``ensure`` compares against it.
 """
 from __future__ import annotations
 
@@ -118,20 +119,23 @@ class VolumeSpec:
 
 @dataclass(frozen=True)
 class VolumeRecord:
+    """volume.json: Docker's inspect shape, plus what berth needs (Anonymous, Used)."""
+
     name: str
     created: str
     spec: VolumeSpec
     anonymous: bool = False
     used: bool = False          # a container has had it: no more copy of image content
+    mountpoint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "created": self.created, "spec": self.spec.to_dict(),
-                "anonymous": self.anonymous, "used": self.used}
+        return {**self.inspect(self.mountpoint), "Anonymous": self.anonymous, "Used": self.used}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VolumeRecord:
-        return cls(d["name"], d["created"], VolumeSpec.from_dict(d.get("spec") or {}),
-                   bool(d.get("anonymous")), bool(d.get("used")))
+        spec = VolumeSpec(d.get("Driver") or "local", d.get("Options") or {}, d.get("Labels") or {})
+        return cls(d["Name"], d["CreatedAt"], spec, bool(d.get("Anonymous")), bool(d.get("Used")),
+                   d.get("Mountpoint") or "")
 
     def inspect(self, mountpoint: str) -> dict[str, Any]:
         """``docker volume inspect`` of this volume."""

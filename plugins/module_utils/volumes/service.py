@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import os
 import secrets
@@ -122,7 +123,7 @@ class VolumeService:
                     raise Conflict(f"volume {name} already exists with other options or labels "
                                    "(driver_options, labels)", volume=name)
                 return rec.inspect(str(self.data_dir(name)))
-            rec = VolumeRecord(name, _now(), spec, anonymous)
+            rec = VolumeRecord(name, _now(), spec, anonymous, mountpoint=str(self.data_dir(name)))
             staging = Path(fsutil.ensure_dir(self.paths.tmp)) / f"vol-{secrets.token_hex(8)}"
             try:
                 (staging / "_data").mkdir(parents=True, mode=0o755)
@@ -291,7 +292,7 @@ class VolumeService:
             if os.path.isdir(src) and not os.path.islink(src) and not os.listdir(data):
                 copy_tree(src, str(data))
                 copied = True
-            self._write(VolumeRecord(rec.name, rec.created, rec.spec, rec.anonymous, used=True))
+            self._write(dataclasses.replace(rec, used=True))
             return copied
 
     def mark_used(self, name: str) -> None:
@@ -299,7 +300,7 @@ class VolumeService:
         with self._lock(name):
             rec = self._read(name)
             if not rec.used:
-                self._write(VolumeRecord(rec.name, rec.created, rec.spec, rec.anonymous, used=True))
+                self._write(dataclasses.replace(rec, used=True))
 
     # --- kernel mounts -----------------------------------------------------------------
     def _users_path(self, name: str) -> Path:
