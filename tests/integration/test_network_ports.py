@@ -74,6 +74,9 @@ def test_published_port_answers_on_host_address_and_loopback(lab):
         # (busybox's wget crashes on this platform; nc speaks the HTTP)
         got = lab.sh(other, f"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host_address()} {ephemeral}")
         assert got.stdout.startswith("HTTP/1.") and got.stdout.endswith("hello from web")
+        # and the container itself, through its own published port (hairpin mode on its port)
+        got = lab.sh(web, f"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host_address()} {ephemeral}")
+        assert got.stdout.endswith("hello from web")
         assert lab.svc.ports(web.cid) == chosen
 
         with pytest.raises(Conflict, match="already allocated"):

@@ -153,25 +153,25 @@ def create_endpoint(bridge: str, netns_path: str, host_ifname: str, ifname: str,
         br = _index(ipr, bridge)
         if br is None:
             raise NetworkError(f"bridge {bridge} does not exist", bridge=bridge)
+        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            kw: dict[str, Any] = {"ifname": host_ifname, "kind": "veth", "peer": tmp}
+            # The peer is born in the container's namespace: moving it there afterwards would
+            # cost the kernel a synchronize_net (~15 ms).
+            peer: dict[str, Any] = {"ifname": tmp, "net_ns_fd": fd}
+            kw: dict[str, Any] = {"ifname": host_ifname, "kind": "veth", "peer": peer}
             if mtu:
                 kw["mtu"] = mtu
+                peer["mtu"] = mtu
             ipr.link("add", **kw)
         except Exception as exc:
             raise _error(f"cannot create veth pair {host_ifname}", exc) from exc
+        finally:
+            os.close(fd)
         try:
             host = _index(ipr, host_ifname)
-            peer = _index(ipr, tmp)
-            if mtu:
-                ipr.link("set", index=peer, mtu=mtu)
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ipr.link("set", index=peer, net_ns_fd=fd)
-            finally:
-                os.close(fd)
             ipr.link("set", index=host, master=br)
             ipr.link("set", index=host, state="up")
+            _write_sysctl(f"/sys/class/net/{host_ifname}/brport/hairpin_mode", "1")
             run_in_netns(netns_path, lambda: _configure_inside(tmp, ifname, ip, prefixlen, mac, gateway))
         except Exception as exc:
             with contextlib.suppress(Exception):
