@@ -72,15 +72,12 @@ def import_rootfs(store: ImageStore, fileobj: BinaryIO, changes: Iterable[str] =
         os_name, arch = bits[0], bits[1] if len(bits) > 1 else arch
         variant = bits[2] if len(bits) > 2 else ""
     comment = message or f"Imported from {source}"
-    config: dict[str, Any] = {"architecture": arch}
-    if config_changes:
-        config["config"] = config_changes
-    config.update({"created": created, "history": [{"created": created, "comment": comment}],
-                   "os": os_name, "rootfs": {"type": "layers", "diff_ids": [diff_id]}})
-    if message:
-        config["comment"] = message
+    # Only fields of the OCI config: tools that re-encode configs keep the same bytes (same id).
+    config: dict[str, Any] = {"created": created, "architecture": arch, "os": os_name}
     if variant:
         config["variant"] = variant
+    config.update({"config": config_changes, "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                   "history": [{"created": created, "comment": comment}]})
     layer = {"digest": digest, "media_type": oci.LAYER_BY_COMPRESSION.get(kind, oci.OCI_LAYER),
              "size": content.size(digest), "diff_id": diff_id}
     return store.create(config, [layer], names)

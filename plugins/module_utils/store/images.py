@@ -230,7 +230,7 @@ class ImageStore:
     def create(self, config: dict[str, Any] | bytes, layers: list[dict[str, Any]], names: Iterable[str] = (),
                parent: str = "", extra: dict[str, Any] | None = None) -> ImageRecord:
         """Make an image from a config and layers already stored (import, load, commit, build)."""
-        config_bytes = config if isinstance(config, bytes) else oci.canonical(config)
+        config_bytes = config if isinstance(config, bytes) else oci.config_bytes(config)
         manifest_bytes = oci.build_manifest(config_bytes, layers)
         return self.add(manifest_bytes, config_bytes, names, parent=parent, extra=extra)
 

@@ -35,9 +35,46 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
 def canonical(obj: Any) -> bytes:
-    """Compact JSON, as Go's encoder writes it (no spaces; HTML characters kept literal)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON as Go's encoding/json writes it: UTF-8, and <, >, & escaped."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in _GO_ESCAPES.items():
+        text = text.replace(ch, esc)
+    return text.encode()
+
+
+# Field order of the OCI image-spec Go structs: tools that re-encode a config (skopeo converting
+# to OCI) then produce the same bytes, so the image id survives them.
+_IMAGE_KEYS = ("created", "author", "architecture", "os", "os.version", "os.features", "variant",
+               "config", "rootfs", "history")
+_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels",
+                "StopSignal", "ArgsEscaped")
+_HISTORY_KEYS = ("created", "created_by", "author", "comment", "empty_layer")
+_MAP_KEYS = ("ExposedPorts", "Volumes", "Labels")
+
+
+def _ordered(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: d[k] for k in keys if k in d}
+    out.update((k, d[k]) for k in sorted(d) if k not in out)
+    return out
+
+
+def config_bytes(config: dict[str, Any]) -> bytes:
+    """An image config as bytes, in the OCI structs' field order (see above)."""
+    c = dict(config)
+    cc = dict(c.get("config") or {})
+    for k in _MAP_KEYS:
+        if isinstance(cc.get(k), dict):
+            cc[k] = dict(sorted(cc[k].items()))
+    c["config"] = _ordered(cc, _CONFIG_KEYS)
+    if isinstance(c.get("rootfs"), dict):
+        c["rootfs"] = _ordered(c["rootfs"], ("type", "diff_ids"))
+    if isinstance(c.get("history"), list):
+        c["history"] = [_ordered(h, _HISTORY_KEYS) for h in c["history"]]
+    return canonical(_ordered(c, _IMAGE_KEYS))
 
 
 def load_json(data: bytes, what: str, limit: int) -> Any:
