@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import fsutil
-from ..errors import BerthError
+from ..errors import BerthError, RuntimeFailure
 from ..paths import Paths
 from . import cgbridge, launcher, logs
 from . import protocol as proto
@@ -93,11 +93,15 @@ class Monitor:
     def __init__(self, paths: Paths, cid: str) -> None:
         self.paths = paths
         self.cid = cid
+        # Kept lean on purpose: every page this process writes before it settles into its loop
+        # is a page it no longer shares with the server. The bundle is read by the launch
+        # helper, which sends the monitor the little it needs.
         self.store = StateStore(paths)
-        self.run_dir = self.store.run_dir(cid)
-        self.spec: dict[str, Any] = fsutil.read_json(self.run_dir / "spec.json")
-        self.opts: dict[str, Any] = fsutil.read_json(self.run_dir / "options.json", default={}) or {}
-        self.tty = bool((self.spec.get("process") or {}).get("terminal"))
+        self.run_dir = f"{paths.run}/containers/{cid}"
+        self.spec: dict[str, Any] = {}
+        self.opts: dict[str, Any] = {}
+        self.netns: str | None = None
+        self.tty = False
         self.sel = selectors.DefaultSelector()
         self.clients: dict[int, _Client] = {}
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -112,7 +116,7 @@ class Monitor:
         self.stdin_done = False          # stdin_once: the first attached stdin has come and gone
         self.stdin_buf = bytearray()
         self.log: logs.LogWriter | None = None
-        self.cg = cgbridge.for_spec(self.spec, cid)
+        self._cg: cgbridge.ContainerCgroup | None = None
         self.oom_before = 0
         self.started = 0.0
         self.backoff = 0.0
@@ -124,6 +128,14 @@ class Monitor:
         self.listener: socket.socket | None = None
         self._winsize: tuple[int, int] | None = None
         self._self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.monitor_pid = os.getpid()
+        self.monitor_start = proc_start_time(self.monitor_pid)
+
+    @property
+    def cg(self) -> cgbridge.ContainerCgroup:
+        if self._cg is None:  # first used in the launch helper: the monitor need not pay for it
+            self._cg = cgbridge.for_spec(self.spec, self.cid)
+        return self._cg
 
     # --- the API offered to per-container services ------------------------------------------
     def add_reader(self, fd: int, callback: Callable[[int], None]) -> None:
@@ -162,10 +174,14 @@ class Monitor:
             os.close(own)
 
     def netns_path(self) -> str:
-        ns = launcher.namespaces_of(self.spec)
-        if ns.get("network"):
-            return str(ns["network"])
-        return f"/proc/{self.pid}/ns/net"
+        return self.netns or f"/proc/{self.pid}/ns/net"
+
+    def load(self) -> None:
+        """Read the bundle (in the launch helper, or for tests)."""
+        self.spec = fsutil.read_json(f"{self.run_dir}/spec.json")
+        self.opts = fsutil.read_json(f"{self.run_dir}/options.json", default={}) or {}
+        self.tty = bool((self.spec.get("process") or {}).get("terminal"))
+        self.netns = launcher.namespaces_of(self.spec).get("network")
 
     # --- life -------------------------------------------------------------------------------
     def serve(self, starter: socket.socket | None, request: dict[str, Any]) -> int:
@@ -174,39 +190,29 @@ class Monitor:
         with contextlib.suppress(OSError):
             sc.set_child_subreaper()
         self._listen()
-        lp = (self.opts.get("log") or {})
+        attach = bool(starter is not None and request.get("attach"))
+        if attach:
+            self._add_client(starter, dict(request["attach"], op="attach"))  # type: ignore[arg-type]
+        try:
+            self._launch(first=True, starter=starter, keep_starter=attach)
+        except BerthError:
+            self._cleanup()  # the helper recorded the error and told the starter
+            return 1
+        finally:
+            if starter is not None and not attach:
+                starter.close()
+        if attach and starter is not None:
+            starter.setblocking(False)  # the helper made the shared descriptor blocking
+        lp = self.opts.get("log") or {}
         if lp.get("path"):
             self.log = logs.LogWriter(lp["path"], lp.get("max_size"), lp.get("max_file") or 1)
-        if starter is not None and request.get("attach"):
-            self._add_client(starter, dict(request["attach"], op="attach"))
-        try:
-            self._launch(first=True)
-        except BerthError as exc:
-            kind = type(exc).__name__
-            self.store.update(self.cid, status="created" if not self.restart_count else "exited",
-                              error=str(exc), exit_code=exc.exit_code, pid=0, pid_start=None,
-                              monitor_pid=0, monitor_start=None)
-            if starter is not None:
-                with contextlib.suppress(OSError):
-                    starter.setblocking(True)
-                    starter.sendall(proto.control({"error": str(exc), "kind": kind}))
-            self._cleanup()
-            return 1
-        if starter is not None:
-            if request.get("attach"):
-                self._send(self.clients[starter.fileno()], proto.control({"pid": self.pid}))
-            else:
-                with contextlib.suppress(OSError):
-                    starter.sendall(proto.control({"pid": self.pid}))
-                starter.close()
         self._start_services()
         self._loop()
         self._finish()
         return 0
 
     def _listen(self) -> None:
-        path = str(self.run_dir / "monitor.sock")
-        fsutil.ensure_dir(self.run_dir, 0o700)
+        path = f"{self.run_dir}/monitor.sock"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -216,57 +222,122 @@ class Monitor:
         self.listener = s
         self.sel.register(s, selectors.EVENT_READ, ("accept", None))
 
-    def _launch(self, first: bool) -> None:
+    def _launch(self, first: bool, starter: socket.socket | None = None,
+                keep_starter: bool = False) -> None:
+        """Launch through a throwaway helper process, so this one stays small.
+
+        The helper does the heavy, one-time work (cgroup, pipes, namespaces, the exec
+        handshake, state.json) in pages of its own, answers the starter, hands the container's
+        stdio descriptors over, and exits; the container, its child, is then reparented to this
+        process (the child subreaper). What a monitor touches and keeps for the container's
+        whole life is only its event loop.
+        """
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        helper = os.fork()
+        if helper == 0:
+            code = 0
+            try:
+                ours.close()
+                self._helper(theirs, first, starter, keep_starter)
+            except BaseException:  # noqa: BLE001 - the monitor hears of it as a silent helper
+                code = 1
+            finally:
+                os._exit(code)
+        theirs.close()
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ours, 65536, 8)
+        finally:
+            ours.close()
+            os.waitpid(helper, 0)  # once it is reaped, the container is our child
+        info = json.loads(msg) if msg else {"error": "the launch helper died", "kind": "RuntimeFailure"}
+        if "error" in info:
+            for fd in fds:
+                os.close(fd)
+            raise _launch_error(info)
+        self.pid = int(info["pid"])
+        self.oom_before = int(info["oom_before"])
+        self.opts, self.tty, self.netns = info["opts"], bool(info["tty"]), info.get("netns")
+        self.started = time.monotonic()
+        self.pidfd = os.pidfd_open(self.pid)
+        self.sel.register(self.pidfd, selectors.EVENT_READ, ("exit", None))
+        for fd, role in zip(fds, info["fds"], strict=True):
+            os.set_blocking(fd, False)
+            if role == "stdin":
+                self.stdin_w = fd
+                continue
+            if role == "pty":
+                self.pty = fd
+                role = "stdout"
+            self.outputs[fd] = role
+            self.sel.register(fd, selectors.EVENT_READ, ("out", role))
+        if self.pty >= 0 and self._winsize:
+            self._resize(*self._winsize)
+        if self.stdin_buf:
+            self._flush_stdin()
+
+    def _helper(self, sock: socket.socket, first: bool, starter: socket.socket | None,
+                keep_starter: bool) -> None:
+        """In the throwaway helper: launch, record, answer; then hand the fds to the monitor."""
+        try:
+            try:
+                self.load()
+            except (OSError, ValueError) as exc:
+                raise RuntimeFailure(f"cannot read the container's bundle in {self.run_dir}: {exc}") from exc
+            info, fds = self._spawn_container(first)
+        except BerthError as exc:
+            self.store.update(self.cid, status="created" if first else "exited", error=str(exc),
+                              exit_code=exc.exit_code, pid=0, pid_start=None,
+                              **({} if first else {"finished_at": now_rfc3339()}))
+            err = {"error": str(exc), "kind": type(exc).__name__}
+            if starter is not None:
+                with contextlib.suppress(OSError):
+                    starter.setblocking(True)
+                    starter.sendall(proto.control(err))
+            sock.sendall(json.dumps(err).encode())
+            return
+        if starter is not None:
+            with contextlib.suppress(OSError):
+                starter.setblocking(True)
+                starter.sendall(proto.control({"pid": info["pid"]}))
+        socket.send_fds(sock, [json.dumps(info).encode()], fds)
+
+    def _spawn_container(self, first: bool) -> tuple[dict[str, Any], list[int]]:
         if first:
             self.cg.create()
+        roles: list[str] = []
+        keep: list[int] = []
         if self.tty:
             stdio_in = stdio_out = stdio_err = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             child_ends = [stdio_in]
-            out_fds: list[tuple[int, str]] = []
         else:
             if self.opts.get("open_stdin") and not self.stdin_done:
-                stdio_in, self.stdin_w = os.pipe2(os.O_CLOEXEC)
-                os.set_blocking(self.stdin_w, False)
+                stdio_in, stdin_w = os.pipe2(os.O_CLOEXEC)
+                keep.append(stdin_w)
+                roles.append("stdin")
             else:
                 stdio_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             out_r, stdio_out = os.pipe2(os.O_CLOEXEC)
             err_r, stdio_err = os.pipe2(os.O_CLOEXEC)
             child_ends = [stdio_in, stdio_out, stdio_err]
-            out_fds = [(out_r, "stdout"), (err_r, "stderr")]
-        self.oom_before = self.cg.oom_kills()
+            keep += [out_r, err_r]
+            roles += ["stdout", "stderr"]
+        oom_before = self.cg.oom_kills()
         try:
             spawned = launcher.spawn(self.spec, self.opts, (stdio_in, stdio_out, stdio_err),
                                      self.cg.join, self._self_pidns)
-        except BaseException:
-            for fd, _ in out_fds:
-                os.close(fd)
-            if self.stdin_w >= 0:
-                os.close(self.stdin_w)
-                self.stdin_w = -1
-            raise
         finally:
             for fd in set(child_ends):
                 os.close(fd)
-        self.pid = spawned.pid
-        self.started = time.monotonic()
-        self.pidfd = os.pidfd_open(self.pid)
-        self.sel.register(self.pidfd, selectors.EVENT_READ, ("exit", None))
         if spawned.pty_master is not None:
-            self.pty = spawned.pty_master
-            out_fds = [(self.pty, "stdout")]
-            if self._winsize:
-                self._resize(*self._winsize)
-        for fd, name in out_fds:
-            os.set_blocking(fd, False)
-            self.outputs[fd] = name
-            self.sel.register(fd, selectors.EVENT_READ, ("out", name))
-        self.store.update(self.cid, status="running", pid=self.pid, pid_start=proc_start_time(self.pid),
-                          monitor_pid=os.getpid(), monitor_start=proc_start_time(os.getpid()),
-                          exit_code=0, error="", oom_killed=False, started_at=now_rfc3339(),
-                          finished_at=self.store.read(self.cid).finished_at,
-                          restart_count=self.restart_count, manually_stopped=False, tty=self.tty)
-        if self.stdin_buf:
-            self._flush_stdin()
+            keep.append(spawned.pty_master)
+            roles.append("pty")
+        self.store.update(self.cid, status="running", pid=spawned.pid,
+                          pid_start=proc_start_time(spawned.pid), monitor_pid=self.monitor_pid,
+                          monitor_start=self.monitor_start, exit_code=0, error="", oom_killed=False,
+                          started_at=now_rfc3339(), restart_count=self.restart_count,
+                          manually_stopped=False, tty=self.tty)
+        return {"pid": spawned.pid, "oom_before": oom_before, "fds": roles, "opts": self.opts,
+                "tty": self.tty, "netns": self.netns}, keep
 
     def _start_services(self) -> None:
         services = list(self.opts.get("services") or [])
@@ -295,10 +366,13 @@ class Monitor:
                 continue
             for key, mask in events:
                 kind, data = key.data
+                # An earlier event of this batch may have closed (or reused) this descriptor.
                 if kind == "out":
-                    self._on_output(key.fd, data)
+                    if key.fd in self.outputs:
+                        self._on_output(key.fd, data)
                 elif kind == "exit":
-                    self._on_exit()
+                    if key.fd == self.pidfd:
+                        self._on_exit()
                 elif kind == "accept":
                     self._on_accept()
                 elif kind == "client":
@@ -582,6 +656,8 @@ class Monitor:
         oom = self.cg.oom_kills() > self.oom_before
         self.store.write_exit(self.cid, code, oom, self.pid)
         ran_for = time.monotonic() - self.started
+        with contextlib.suppress(Exception):  # `update --restart` rewrites options.json
+            self.opts["restart"] = fsutil.read_json(f"{self.run_dir}/options.json")["restart"]
         policy = self.opts.get("restart") or {}
         self.manually_stopped = self.manually_stopped or self.store.read(self.cid).manually_stopped
         restart = should_restart(policy, code, self.restart_count, self.manually_stopped)
@@ -621,9 +697,7 @@ class Monitor:
         try:
             self._launch(first=False)
         except BerthError as exc:
-            self.final_code = exc.exit_code
-            self.store.update(self.cid, status="exited", exit_code=exc.exit_code, error=str(exc),
-                              pid=0, pid_start=None, finished_at=now_rfc3339())
+            self.final_code = exc.exit_code  # the helper recorded the failure in state.json
             self.done = True
 
     def _finish(self) -> None:
@@ -646,7 +720,7 @@ class Monitor:
     def _cleanup(self) -> None:
         if self.listener is not None:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.run_dir / "monitor.sock")
+                os.unlink(f"{self.run_dir}/monitor.sock")
             self.listener.close()
             self.listener = None
         if self.log is not None:
@@ -666,6 +740,15 @@ class Monitor:
                 os.execvp(argv[0], argv)
             finally:
                 os._exit(127)
+
+
+def _launch_error(info: dict[str, Any]) -> BerthError:
+    from .. import errors
+
+    cls = getattr(errors, str(info.get("kind")), None)
+    if not (isinstance(cls, type) and issubclass(cls, BerthError)):
+        cls = errors.RuntimeFailure
+    return cls(str(info.get("error")))
 
 
 def run_monitor(paths: Paths, cid: str, starter: socket.socket | None, request: dict[str, Any]) -> int:

@@ -49,6 +49,18 @@ def _preload() -> None:
         from . import seccomp  # noqa: F401
     with contextlib.suppress(ImportError):
         from . import cgroups  # noqa: F401
+    _warm_up()
+
+
+def _warm_up() -> None:
+    """Run once what every monitor would otherwise initialise for itself (the JSON scanner,
+    the host's cgroup layout), so those first-use caches live in pages shared by all."""
+    import json
+
+    json.loads(json.dumps({"a": [1, "b", None, True, 1.5]}))
+    with contextlib.suppress(Exception):
+        cgbridge._host_layout()
+    state.now_rfc3339()
 
 
 class Server:
@@ -164,6 +176,7 @@ class Server:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 self.sel.close()
                 if self.listener is not None:
+                    # A monitor must not keep the server's socket listening after the server died.
                     self.listener.close()
                 conn.settimeout(None)
                 code = monitor.run_monitor(self.paths, cid, conn, req)
