@@ -95,12 +95,18 @@ def berth_round(count: int, work: Path) -> dict:
         after = settle()
         store = StateStore(paths)
         mons = [smaps(store.read(c).monitor_pid) for c in cids]
+        procs = [smaps(store.read(c).pid) for c in cids]
         server_pid = int((paths.run / "monitor.pid").read_text().split()[0])
+        server = smaps(server_pid)
         return {
             "per_container_mb": (before - after) / count / 1024,
+            # User-space cost alone, immune to page-cache noise: PSS of monitor and container
+            # process, plus the server's share.
+            "pss_mb": (sum(p for p, _ in mons) + sum(p for p, _ in procs) + server[0]) / count / 1024,
+            "sleep_pss_kb": statistics.median(p for p, _ in procs),
             "monitor_pss_kb": statistics.median(p for p, _ in mons),
             "monitor_uss_kb": statistics.median(u for _, u in mons),
-            "server_pss_kb": smaps(server_pid)[0], "server_uss_kb": smaps(server_pid)[1],
+            "server_pss_kb": server[0], "server_uss_kb": server[1],
             "start_ms_each": started / count * 1000,
         }
     finally:
@@ -161,6 +167,9 @@ def main() -> int:
     summary = {
         "count": args.count, "rounds": args.rounds,
         "berth_mb_per_container": statistics.median(r["per_container_mb"] for r in b),
+        "berth_rounds_mb": [round(r["per_container_mb"], 2) for r in b],
+        "berth_pss_mb_per_container": statistics.median(r["pss_mb"] for r in b),
+        "berth_sleep_pss_kb": statistics.median(r["sleep_pss_kb"] for r in b),
         "berth_monitor_pss_kb": statistics.median(r["monitor_pss_kb"] for r in b),
         "berth_monitor_uss_kb": statistics.median(r["monitor_uss_kb"] for r in b),
         "berth_server_pss_kb": statistics.median(r["server_pss_kb"] for r in b),
@@ -173,7 +182,10 @@ def main() -> int:
         print(json.dumps(summary, indent=1))
         return 0
     print(f"{args.count} idle sleep containers, median of {args.rounds} rounds (MemAvailable delta)")
-    print(f"  berth   {summary['berth_mb_per_container']:.2f} MB/container  "
+    print(f"  berth   {summary['berth_mb_per_container']:.2f} MB/container (rounds {summary['berth_rounds_mb']}); "
+          f"user space alone (PSS of monitor + container process + server share) "
+          f"{summary['berth_pss_mb_per_container']:.2f} MB")
+    print(f"          "
           f"(monitor PSS {summary['berth_monitor_pss_kb']:.0f} kB, USS {summary['berth_monitor_uss_kb']:.0f} kB; "
           f"server PSS {summary['berth_server_pss_kb']:.0f} kB, USS {summary['berth_server_uss_kb']:.0f} kB; "
           f"start {summary['berth_start_ms_each']:.1f} ms each)")
