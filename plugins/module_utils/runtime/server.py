@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
 import os
 import selectors
 import signal
@@ -32,6 +33,7 @@ from . import protocol as proto
 from . import syscalls as sc
 
 IDLE_SECONDS = 120.0
+SERVICE_MODULES = ("network.dns",)
 SOCKET_NAME = "monitor.sock"
 
 
@@ -49,6 +51,10 @@ def _preload() -> None:
         from . import seccomp  # noqa: F401
     with contextlib.suppress(ImportError):
         from . import cgroups  # noqa: F401
+    base = __name__.rsplit(".", 2)[0]
+    for name in SERVICE_MODULES:  # per-container services monitors may run (by name: no import ties)
+        with contextlib.suppress(Exception):
+            importlib.import_module(f"{base}.{name}")
     _warm_up()
 
 
