@@ -156,6 +156,7 @@ def _command(spec: dict[str, Any], process: dict[str, Any], tty: bool, console: 
     env = [str(e) for e in process.get("env") or []]
     cwd = process.get("cwd") or "/"
     sec = security.prepare(process, spec.get("linux") or {})
+    sec.early()
     sec.set_identity()
     try:
         os.chdir(cwd)

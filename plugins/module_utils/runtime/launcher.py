@@ -239,6 +239,7 @@ def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, in
         raise _Report("failure", "the OCI spec has no process.args")
     env = [str(e) for e in process.get("env") or []]
     sec = security.prepare(process, linux)
+    sec.early()
     sec.set_identity()
     try:
         os.chdir(cwd)

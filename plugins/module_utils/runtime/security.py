@@ -20,6 +20,15 @@ class ProcessSecurity:
     process: dict[str, Any]
     seccomp: dict[str, Any] | None
 
+    def early(self) -> None:
+        """Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
+
+        The rest of the set-up (capset, setuid, chdir, execve) then runs under the filter, as
+        with runc; Docker's profiles allow those calls.
+        """
+        if self.seccomp and not self.process.get("noNewPrivileges"):
+            load_seccomp(self.seccomp)
+
     def set_identity(self) -> None:
         user = self.process.get("user") or {}
         caps.apply(self.process.get("capabilities"), uid=int(user.get("uid", 0)),
@@ -29,8 +38,8 @@ class ProcessSecurity:
     def lock_down(self) -> None:
         if self.process.get("noNewPrivileges"):
             sc.set_no_new_privs()
-        if self.seccomp:
-            load_seccomp(self.seccomp)
+            if self.seccomp:
+                load_seccomp(self.seccomp)
 
 
 def prepare(process: dict[str, Any], linux: dict[str, Any]) -> ProcessSecurity:
