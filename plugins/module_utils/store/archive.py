@@ -47,7 +47,8 @@ class TeeReader:
 # --- import --------------------------------------------------------------------------------
 
 def import_rootfs(store: ImageStore, fileobj: BinaryIO, changes: Iterable[str] = (), message: str = "",
-                  names: Iterable[str] = (), source: str = "-", platform: str | None = None) -> ImageRecord:
+                  names: Iterable[str] = (), source: str = "-", platform: str | None = None,
+                  extra: dict[str, Any] | None = None) -> ImageRecord:
     """A rootfs tarball (any compression) becomes a one-layer image.
 
     ``created`` is the newest time inside the tarball, so importing the same tarball with the
@@ -80,7 +81,7 @@ def import_rootfs(store: ImageStore, fileobj: BinaryIO, changes: Iterable[str] =
                    "history": [{"created": created, "comment": comment}]})
     layer = {"digest": digest, "media_type": oci.LAYER_BY_COMPRESSION.get(kind, oci.OCI_LAYER),
              "size": content.size(digest), "diff_id": diff_id}
-    return store.create(config, [layer], names)
+    return store.create(config, [layer], names, extra=extra)
 
 
 def open_source(src: str, stdin: BinaryIO | None = None) -> tuple[BinaryIO, str]:

@@ -254,7 +254,41 @@ def load(store: ImageStore, source: str | os.PathLike[str] | BinaryIO,
                 os.unlink(spool)
 
 
+def peek(source: str | os.PathLike[str], tmpdir: str | None = None) -> dict[str, str]:
+    """Which image id each name in an archive would get, without loading it.
+
+    Keys are normalised ``name:tag`` references; an image without names is keyed by ""."""
+    spool: Path | None = None
+    try:
+        if Path(source).is_dir():
+            src = _Source(Path(source), is_dir=True)
+        else:
+            path, spool = _plain_copy(source, Path(tmpdir or tempfile.gettempdir()))
+            src = _Source(path, is_dir=False)
+        try:
+            plan = _docker_plan(src) if src.exists("manifest.json") else _oci_plan(src)
+            out: dict[str, str] = {}
+            for img in plan:
+                image_id = oci.digest_of(src.read(img.config_path, oci.DEFAULT_LIMITS.max_config))
+                for n in img.names or [""]:
+                    if n:
+                        r = reference.parse(n)
+                        n = r.tagged if not r.digest else f"{r.name}@{r.digest}"
+                    out[n] = image_id
+            return out
+        finally:
+            src.close()
+    finally:
+        if spool is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
+
+
 def _seekable_plain(store: ImageStore, source: str | os.PathLike[str] | BinaryIO) -> tuple[Path, Path | None]:
+    return _plain_copy(source, store.paths.tmp)
+
+
+def _plain_copy(source: str | os.PathLike[str] | BinaryIO, tmpdir: Path) -> tuple[Path, Path | None]:
     """A path to an uncompressed tarball: the file itself, or a spooled/decompressed copy."""
     if isinstance(source, (str, os.PathLike)):
         try:
@@ -267,7 +301,6 @@ def _seekable_plain(store: ImageStore, source: str | os.PathLike[str] | BinaryIO
         fobj: BinaryIO = open(source, "rb")
     else:
         fobj = source
-    tmpdir = store.paths.tmp
     tmpdir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"load-{os.getpid()}-", dir=tmpdir)
     try:

@@ -416,9 +416,10 @@ class ImageStore:
 
     # --- archives (archive.py) -------------------------------------------------------------
     def import_rootfs(self, fileobj: Any, changes: Iterable[str] = (), message: str = "",
-                      names: Iterable[str] = (), source: str = "-", platform: str | None = None) -> ImageRecord:
+                      names: Iterable[str] = (), source: str = "-", platform: str | None = None,
+                      extra: dict[str, Any] | None = None) -> ImageRecord:
         from .archive import import_rootfs
-        return import_rootfs(self, fileobj, changes, message, names, source, platform)
+        return import_rootfs(self, fileobj, changes, message, names, source, platform, extra)
 
     def save(self, refs: list[str], out: Any, progress: Any = None) -> None:
         """Write images to ``out``: a binary stream, or a path (written atomically)."""
