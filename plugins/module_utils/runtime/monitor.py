@@ -331,7 +331,7 @@ class Monitor:
         if spawned.pty_master is not None:
             keep.append(spawned.pty_master)
             roles.append("pty")
-        self.store.update(self.cid, status="running", pid=spawned.pid,
+        self.store.update(self.cid, durable=False, status="running", pid=spawned.pid,
                           pid_start=proc_start_time(spawned.pid), monitor_pid=self.monitor_pid,
                           monitor_start=self.monitor_start, exit_code=0, error="", oom_killed=False,
                           started_at=now_rfc3339(), restart_count=self.restart_count,

@@ -169,15 +169,17 @@ class StateStore:
         data = fsutil.read_json(self.file(cid), default=None)
         return ContainerState() if data is None else ContainerState.from_dict(data)
 
-    def write(self, cid: str, state: ContainerState) -> None:
+    def write(self, cid: str, state: ContainerState, durable: bool = True) -> None:
         if state.status not in STATUSES:
             raise ValueError(f"unknown container status {state.status!r}")
-        fsutil.write_json(self.file(cid), state.to_dict())
+        fsutil.write_json(self.file(cid), state.to_dict(), durable=durable)
 
-    def update(self, cid: str, **changes: Any) -> ContainerState:
+    def update(self, cid: str, durable: bool = True, **changes: Any) -> ContainerState:
+        """Read, change and write under the lock. ``durable=False`` skips the fsyncs (the
+        rename stays atomic) for facts a reboot makes moot anyway, such as "running"."""
         with self.locked(cid):
             new = self.read(cid).replace(**changes)
-            self.write(cid, new)
+            self.write(cid, new, durable=durable)
             return new
 
     def read_exit(self, cid: str) -> dict[str, Any] | None:
