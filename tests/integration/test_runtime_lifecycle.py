@@ -220,3 +220,50 @@ def test_delete_removes_cgroup_and_bundle(runtime, paths, rootfs):  # noqa: F811
     runtime.delete(cid, force=True)
     assert not cg._cg.exists()
     assert not (paths.run_containers / cid).exists()
+
+
+def test_oom_kill_is_reported(runtime, paths, rootfs):  # noqa: F811
+    cid = create(paths, rootfs, ["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"],
+                 resources={"memory": {"limit": 32 << 20, "swap": 32 << 20}})
+    runtime.start(cid)
+    assert runtime.wait(cid) == 137
+    st = runtime.state(cid)
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137
+
+
+def test_update_and_stats(runtime, paths, rootfs):  # noqa: F811
+    cid = create(paths, rootfs, ["sleep", "1000"], resources={"pids": {"limit": 50}})
+    runtime.start(cid)
+    runtime.update(cid, {"pids": {"limit": 20}}, restart={"name": "always", "max_retries": 0})
+    stats = runtime.stats(cid)
+    assert stats["pids"] == {"current": 1, "limit": 20}
+    assert stats["memory"] and "networks" in stats
+    import json
+
+    spec = json.loads((paths.run_containers / cid / "spec.json").read_text())
+    assert spec["linux"]["resources"]["pids"]["limit"] == 20
+    opts = json.loads((paths.run_containers / cid / "options.json").read_text())
+    assert opts["restart"]["name"] == "always"
+    runtime.stop(cid, timeout=0.2)
+    assert runtime.state(cid)["Status"] == "exited"   # a stop is never restarted
+
+
+def test_exec_with_a_tty_and_detached(runtime, paths, rootfs):  # noqa: F811
+    cid = create(paths, rootfs, ["sleep", "1000"], opts={"init": True})
+    runtime.start(cid)
+    r, w = os.pipe()
+    try:
+        code = runtime.exec(cid, {"args": ["sh", "-c", "tty; exit 5"], "env": ["PATH=/bin"], "cwd": "/"},
+                            tty=True, stdout=w)
+    finally:
+        os.close(w)
+    out = _read_pipe(r).decode()
+    os.close(r)
+    assert code == 5
+    assert out.strip().startswith("/dev/pts/")
+    marker = "/tmp/detached-done"
+    assert runtime.exec(cid, {"args": ["sh", "-c", f"sleep 0.2; echo ok > {marker}"],
+                              "env": ["PATH=/bin"], "cwd": "/"}, detach=True) == 0
+    wait_for(lambda: (rootfs / marker.lstrip("/")).exists())
+    runtime.kill(cid)
+    runtime.wait(cid)
