@@ -339,7 +339,10 @@ class _Extractor:
     def finish(self) -> None:
         self.close_cache()
         for parts, mtime in self.dir_times:
-            fd = self.dir_fd(parts, create=False)
+            try:
+                fd = self.dir_fd(parts, create=False)
+            except (FileNotFoundError, InvalidSpec, UnsafeContent):
+                continue  # a later entry replaced this folder with something else
             os.utime(fd, ns=(mtime, mtime))
         self.close_cache()
 
