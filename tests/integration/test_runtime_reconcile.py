@@ -116,3 +116,23 @@ def test_engine_copy_is_stable_and_complete(paths):
     assert (base / "ansible_collections" / "__init__.py").is_file()
     assert not (pkg / "cli").exists()
     assert install.ensure_engine_copy(paths) == (digest, base)
+
+
+def test_a_new_monitor_adopts_a_chatty_orphan(runtime, paths, rootfs):  # noqa: F811
+    """The server holds the pipes, so the orphan is never killed by SIGPIPE; logs go on."""
+    cid = create(paths, rootfs, ["sh", "-c", "i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.02; done"],
+                 opts={"init": True})
+    pid = runtime.start(cid)
+    wait_for(lambda: "tick-3" in read_log_text(paths, cid))
+    old = StateStore(paths).read(cid).monitor_pid
+    _kill_monitor(paths, cid)
+    st = runtime.state(cid)                  # reconciles: still running, and adopted
+    assert st["Status"] == "running" and st["Pid"] == pid
+    new = StateStore(paths).read(cid).monitor_pid
+    assert new and new != old and process_alive(new, StateStore(paths).read(cid).monitor_start)
+    seen = read_log_text(paths, cid).count("tick-")
+    wait_for(lambda: read_log_text(paths, cid).count("tick-") > seen + 5)
+    assert os.path.exists(f"/proc/{pid}")
+    runtime.stop(cid, timeout=5)
+    st = runtime.state(cid)
+    assert st["Status"] == "exited" and st["ExitCode"] == 143 and st["Error"] == ""

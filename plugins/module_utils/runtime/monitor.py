@@ -34,7 +34,7 @@ from ..paths import Paths
 from . import cgbridge, launcher, logs
 from . import protocol as proto
 from . import syscalls as sc
-from .state import StateStore, now_rfc3339, proc_start_time
+from .state import StateStore, now_rfc3339, proc_start_time, process_alive
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
@@ -127,6 +127,7 @@ class Monitor:
         self.final_code = 0
         self.listener: socket.socket | None = None
         self._winsize: tuple[int, int] | None = None
+        self.adopted = False
         self._self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.monitor_pid = os.getpid()
         self.monitor_start = proc_start_time(self.monitor_pid)
@@ -211,6 +212,88 @@ class Monitor:
         self._finish()
         return 0
 
+    def adopt(self, starter: socket.socket | None, kept: dict[str, Any] | None) -> int:
+        """Take over a container whose monitor died (it is not our child: see _exit_status)."""
+        sc.set_name("berth-monitor")
+        with contextlib.suppress(OSError):
+            sc.set_child_subreaper()
+        try:
+            self.load()
+            st = self.store.read(self.cid)
+            if not st.active or not process_alive(st.pid, st.pid_start):
+                raise RuntimeFailure(f"container {self.cid[:12]} has no process to adopt")
+            self.pid = st.pid
+            self.pidfd = os.pidfd_open(self.pid)
+        except (BerthError, OSError) as exc:
+            if starter is not None:
+                with contextlib.suppress(OSError):
+                    starter.sendall(proto.control({"error": str(exc), "kind": "RuntimeFailure"}))
+            return 1
+        self.adopted = True
+        self.restart_count = st.restart_count
+        self.manually_stopped = st.manually_stopped
+        self.started = time.monotonic() - BACKOFF_RESET_AFTER  # it has been running a while
+        self._listen()
+        self.sel.register(self.pidfd, selectors.EVENT_READ, ("exit", None))
+        fds, roles = (kept["fds"], kept["roles"]) if kept else self._reopen_stdio()
+        for fd, role in zip(fds, roles, strict=True):
+            self._take_fd(fd, role)
+        lp = self.opts.get("log") or {}
+        if lp.get("path"):
+            self.log = logs.LogWriter(lp["path"], lp.get("max_size"), lp.get("max_file") or 1)
+        self.store.update(self.cid, monitor_pid=self.monitor_pid, monitor_start=self.monitor_start)
+        if starter is not None:
+            with contextlib.suppress(OSError):
+                starter.sendall(proto.control({"pid": self.pid}))
+            starter.close()
+        with contextlib.suppress(OSError, ValueError):
+            proto.send_with_fds(f"{self.paths.run}/monitor.sock",
+                                {"op": "keep", "cid": self.cid, "monitor": self.monitor_pid,
+                                 "roles": roles}, fds)
+        self._start_services()
+        self._loop()
+        self._finish()
+        return 0
+
+    def _reopen_stdio(self) -> tuple[list[int], list[str]]:
+        """Without the server's copies: reopen the container's pipes through /proc/<pid>/fd."""
+        fds, roles = [], []
+        for n, role in ((1, "stdout"), (2, "stderr")):
+            try:
+                if not os.readlink(f"/proc/{self.pid}/fd/{n}").startswith("pipe:"):
+                    continue  # a terminal's master cannot be found again from its slave
+                fds.append(os.open(f"/proc/{self.pid}/fd/{n}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+                roles.append(role)
+            except OSError:
+                continue
+        return fds, roles
+
+    def _take_fd(self, fd: int, role: str) -> None:
+        os.set_blocking(fd, False)
+        if role == "stdin":
+            self.stdin_w = fd
+            return
+        if role == "pty":
+            self.pty = fd
+            role = "stdout"
+        self.outputs[fd] = role
+        self.sel.register(fd, selectors.EVENT_READ, ("out", role))
+
+    def _exit_status(self) -> tuple[int, str]:
+        """(exit code, error): from waitpid for our child, else from the subreaper's record."""
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            return launcher.exit_code_of(status), ""
+        except ChildProcessError:
+            pass
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            rec = self.store.read_exit(self.cid)
+            if rec is not None and rec.get("pid") == self.pid:
+                return int(rec["code"]), ""
+            time.sleep(0.01)
+        return 255, "the container's first monitor died and its exit status was lost"
+
     def _listen(self) -> None:
         path = f"{self.run_dir}/monitor.sock"
         with contextlib.suppress(FileNotFoundError):
@@ -261,15 +344,7 @@ class Monitor:
         self.pidfd = os.pidfd_open(self.pid)
         self.sel.register(self.pidfd, selectors.EVENT_READ, ("exit", None))
         for fd, role in zip(fds, info["fds"], strict=True):
-            os.set_blocking(fd, False)
-            if role == "stdin":
-                self.stdin_w = fd
-                continue
-            if role == "pty":
-                self.pty = fd
-                role = "stdout"
-            self.outputs[fd] = role
-            self.sel.register(fd, selectors.EVENT_READ, ("out", role))
+            self._take_fd(fd, role)
         if self.pty >= 0 and self._winsize:
             self._resize(*self._winsize)
         if self.stdin_buf:
@@ -299,6 +374,11 @@ class Monitor:
             with contextlib.suppress(OSError):
                 starter.setblocking(True)
                 starter.sendall(proto.control({"pid": info["pid"]}))
+        with contextlib.suppress(OSError, ValueError):
+            # The server holds copies of the pipes for an adopter, should this monitor die.
+            proto.send_with_fds(f"{self.paths.run}/monitor.sock",
+                                {"op": "keep", "cid": self.cid, "monitor": self.monitor_pid,
+                                 "roles": info["fds"]}, fds)
         socket.send_fds(sock, [json.dumps(info).encode()], fds)
 
     def _spawn_container(self, first: bool) -> tuple[dict[str, Any], list[int]]:
@@ -639,11 +719,8 @@ class Monitor:
 
     # --- exits ------------------------------------------------------------------------------
     def _on_exit(self) -> None:
-        try:
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            status = 255 << 8
-        code = launcher.exit_code_of(status)
+        code, error = self._exit_status()
+        self.adopted = False
         self.sel.unregister(self.pidfd)
         os.close(self.pidfd)
         self.pidfd = -1
@@ -676,7 +753,7 @@ class Monitor:
             return
         self.final_code = code
         self.store.update(self.cid, status="exited", exit_code=code, oom_killed=oom, pid=0,
-                          pid_start=None, finished_at=finished)
+                          pid_start=None, finished_at=finished, error=error)
         self.done = True
 
     def _drop_after_flush(self, c: _Client) -> None:
@@ -751,7 +828,8 @@ def _launch_error(info: dict[str, Any]) -> BerthError:
     return cls(str(info.get("error")))
 
 
-def run_monitor(paths: Paths, cid: str, starter: socket.socket | None, request: dict[str, Any]) -> int:
+def run_monitor(paths: Paths, cid: str, starter: socket.socket | None, request: dict[str, Any],
+                kept: dict[str, Any] | None = None) -> int:
     """Entry point in a freshly forked monitor process."""
     try:
         mon = Monitor(paths, cid)
@@ -761,4 +839,6 @@ def run_monitor(paths: Paths, cid: str, starter: socket.socket | None, request: 
                 starter.sendall(proto.control({"error": f"cannot read the container's bundle: {exc}",
                                                "kind": "RuntimeFailure"}))
         return 1
+    if request.get("adopt"):
+        return mon.adopt(starter, kept)
     return mon.serve(starter, request)

@@ -117,3 +117,13 @@ def request(path: str, obj: dict[str, Any], timeout: float | None = 30.0) -> dic
         connect(s, path)
         s.sendall(control(obj))
         return recv_control(s)
+
+
+def send_with_fds(path: str | os.PathLike[str], obj: dict[str, Any], fds: list[int],
+                  timeout: float | None = 5.0) -> dict[str, Any] | None:
+    """One CONTROL request carrying descriptors (SCM_RIGHTS); the reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        connect(s, path)
+        socket.send_fds(s, [control(obj)], fds)
+        return recv_control(s)

@@ -79,6 +79,7 @@ class Server:
         self.sock_ino = 0
         self.last_busy = time.monotonic()
         self.store = state.StateStore(paths)
+        self.kept: dict[str, dict[str, Any]] = {}
 
     def bind(self) -> None:
         path = socket_path(self.paths)
@@ -143,14 +144,22 @@ class Server:
         self.last_busy = time.monotonic()
         conn.setblocking(True)
         conn.settimeout(5.0)
+        fds: list[int] = []
         try:
-            req = proto.recv_control(conn)
+            req, fds = _recv_request(conn)
         except (OSError, ValueError):
             req = None
         if req is None:
+            for fd in fds:
+                os.close(fd)
             conn.close()
             return
         op = req.get("op")
+        if op == "keep":
+            self._keep(conn, req, fds)
+            return
+        for fd in fds:
+            os.close(fd)
         if op == "hello":
             self._reply(conn, {"hash": self.hash, "pid": os.getpid()})
         elif op == "spawn":
@@ -174,6 +183,7 @@ class Server:
         except Exception as exc:  # noqa: BLE001
             self._reply(conn, {"error": str(exc), "kind": "InvalidSpec"})
             return
+        kept = self.kept.pop(cid, None) if req.get("adopt") else None
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -185,7 +195,11 @@ class Server:
                     # A monitor must not keep the server's socket listening after the server died.
                     self.listener.close()
                 conn.settimeout(None)
-                code = monitor.run_monitor(self.paths, cid, conn, req)
+                for other, entry in self.kept.items():  # only the adopter's own pipes stay open
+                    if other != cid:
+                        for fd in entry["fds"]:
+                            os.close(fd)
+                code = monitor.run_monitor(self.paths, cid, conn, req, kept)
             except BaseException:  # noqa: BLE001 - never return into the server's loop
                 import traceback
 
@@ -195,6 +209,39 @@ class Server:
                 os._exit(code)
         self.children[pid] = cid
         conn.close()
+        if kept is not None:
+            for fd in kept["fds"]:
+                os.close(fd)
+
+    def _keep(self, conn: socket.socket, req: dict[str, Any], fds: list[int]) -> None:
+        """Hold a container's stdio pipes for as long as its monitor may die.
+
+        A pipe with no reader kills the writer with SIGPIPE: while the server holds the read
+        ends, a container whose monitor died only blocks once the pipe is full, and the
+        monitor that adopts it inherits them.
+        """
+        cid = str(req.get("cid"))
+        old = self.kept.pop(cid, None)
+        if old is not None:
+            for fd in old["fds"]:
+                os.close(fd)
+        roles = [str(r) for r in req.get("roles") or []]
+        if len(roles) != len(fds):
+            for fd in fds:
+                os.close(fd)
+            self._reply(conn, {"error": "roles and descriptors do not match"})
+            return
+        self.kept[cid] = {"monitor": int(req.get("monitor") or 0), "fds": fds, "roles": roles}
+        self._reply(conn, {"ok": True})
+
+    def _release(self, monitor_pid: int, status: int) -> None:
+        """A monitor left: if it ended on purpose its container is gone, so are the pipes."""
+        if os.WIFSIGNALED(status):
+            return  # killed: its container may live on, to be adopted
+        for cid, entry in list(self.kept.items()):
+            if entry["monitor"] == monitor_pid:
+                for fd in self.kept.pop(cid)["fds"]:
+                    os.close(fd)
 
     def _reap(self) -> None:
         while True:
@@ -206,6 +253,8 @@ class Server:
                 return
             if self.children.pop(pid, None) is None:
                 self._orphan_exited(pid, status)
+            else:
+                self._release(pid, status)
 
     def _orphan_exited(self, pid: int, status: int) -> None:
         """A container whose monitor died has exited: keep its status for reconciliation."""
@@ -223,7 +272,49 @@ class Server:
             if st.pid == pid and st.active:
                 with contextlib.suppress(OSError):
                     self.store.write_exit(cid, code, False, pid)
+                entry = self.kept.get(cid)
+                if entry is not None and not any(c == cid for c in self.children.values()):
+                    self._drain_kept(cid)
                 return
+
+    def _drain_kept(self, cid: str) -> None:
+        """Nobody adopted the container before it died: log what its pipes still hold."""
+        entry = self.kept.pop(cid)
+        try:
+            opts = fsutil.read_json(self.store.run_dir(cid) / "options.json", default={}) or {}
+            lp = opts.get("log") or {}
+            writer = logs.LogWriter(lp["path"], lp.get("max_size"), lp.get("max_file") or 1) \
+                if lp.get("path") else None
+        except Exception:  # noqa: BLE001 - the pipes are closed whatever happens
+            writer = None
+        for fd, role in zip(entry["fds"], entry["roles"], strict=True):
+            if writer is not None and role in ("stdout", "stderr", "pty"):
+                os.set_blocking(fd, False)
+                with contextlib.suppress(OSError):
+                    while True:
+                        data = os.read(fd, 65536)
+                        if not data:
+                            break
+                        writer.write("stdout" if role == "pty" else role, data)
+            os.close(fd)
+        if writer is not None:
+            writer.close()
+
+
+def _recv_request(conn: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """The first CONTROL frame of a connection, and any descriptors sent with it."""
+    import json
+
+    data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 8)
+    reader = proto.FrameReader()
+    frames = reader.feed(data)
+    while not frames and data:
+        data = conn.recv(65536)
+        frames = reader.feed(data)
+    for kind, payload in frames:
+        if kind == proto.CONTROL:
+            return json.loads(payload), fds
+    return None, fds
 
 
 def main(argv: list[str]) -> None:

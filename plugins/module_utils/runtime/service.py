@@ -91,10 +91,25 @@ class Runtime:
             if not mon_alive and not alive and st.status != "restarting" and record is None:
                 record = self._await_exit_record(cid, st)
             fixed = plan_reconcile(st, mon_alive, alive, record)
-            if fixed is None:
-                return st
-            self.states.write(cid, fixed)
-            return fixed
+            if fixed is not None:
+                self.states.write(cid, fixed)
+                return fixed
+        if alive and not mon_alive and st.status in ("running", "paused"):
+            self._adopt(cid)
+            return self.states.read(cid)  # with the new monitor, when adoption worked
+        return st
+
+    def _adopt(self, cid: str) -> None:
+        """Give a container whose monitor died a new one (best effort: state is right anyway)."""
+        try:
+            with fsutil.locked(self.paths.lock(f"runtime-start-{cid}")):
+                st = self.states.read(cid)
+                if process_alive(st.monitor_pid, st.monitor_start) or not process_alive(st.pid, st.pid_start):
+                    return
+                _reply, sock = self._spawn(cid, None, adopt=True)
+                sock.close()
+        except Exception:  # noqa: BLE001 - adoption must never break the command that triggered it
+            pass
 
     def _await_exit_record(self, cid: str, st: ContainerState, limit: float = 2.0) -> dict[str, Any] | None:
         """An orphaned container just died: its reaper (the server) is about to record why."""
@@ -137,7 +152,8 @@ class Runtime:
             sock.close()
             return int(reply["pid"])
 
-    def _spawn(self, cid: str, attach: dict[str, Any] | None) -> tuple[dict[str, Any], socket.socket]:
+    def _spawn(self, cid: str, attach: dict[str, Any] | None,
+               adopt: bool = False) -> tuple[dict[str, Any], socket.socket]:
         """Ask the monitor server for a monitor; (its reply, the open connection to it)."""
         from . import install, server
 
@@ -149,7 +165,8 @@ class Runtime:
                 try:
                     s.settimeout(SPAWN_TIMEOUT)
                     proto.connect(s, path)
-                    s.sendall(proto.control({"op": "spawn", "cid": cid, "hash": digest, "attach": attach}))
+                    s.sendall(proto.control({"op": "spawn", "cid": cid, "hash": digest, "attach": attach,
+                                             "adopt": adopt}))
                     reply = proto.recv_control(s)
                 except (FileNotFoundError, ConnectionRefusedError):
                     reply = {"error": "stale"}
