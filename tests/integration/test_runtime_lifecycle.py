@@ -267,3 +267,20 @@ def test_exec_with_a_tty_and_detached(runtime, paths, rootfs):  # noqa: F811
     wait_for(lambda: (rootfs / marker.lstrip("/")).exists())
     runtime.kill(cid)
     runtime.wait(cid)
+
+
+def test_sysctl_and_on_exit(runtime, paths, rootfs, tmp_path):  # noqa: F811
+    marker = tmp_path / "on-exit-ran"
+    cid = create(paths, rootfs, ["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; exit 2"],
+                 opts={"on_exit": ["/bin/sh", "-c", f"echo $0 > {marker}", "final"]})
+    spec_path = paths.run_containers / cid / "spec.json"
+    import json
+
+    spec = json.loads(spec_path.read_text())
+    spec["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    spec_path.write_text(json.dumps(spec))
+    runtime.start(cid)
+    assert runtime.wait(cid) == 2
+    assert read_log_text(paths, cid) == "1\n"
+    wait_for(marker.exists)               # run by the monitor, on the host, after the final exit
+    assert marker.read_text() == "final\n"

@@ -209,11 +209,11 @@ def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, in
         pty_slave = _setup_rootfs(spec, root, console)
     else:
         os.chroot(root)  # a shared mount namespace: the rootfs is already in place
-    _after_pivot(spec, linux)
     if ns.get("uts", "x") is None and spec.get("hostname"):
         socket.sethostname(_check_hostname(spec["hostname"]))
     for name, value in (linux.get("sysctl") or {}).items():
-        _write_sysctl(name, value)
+        _write_sysctl(name, value)  # before /proc/sys turns read-only
+    _after_pivot(spec, linux)
     for rl in process.get("rlimits") or []:
         res = _RLIMITS.get(rl.get("type", ""))
         if res is None:
