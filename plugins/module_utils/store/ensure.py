@@ -143,7 +143,7 @@ def ensure_image(engine: Any, params: dict[str, Any], apply: bool = True) -> Cha
         from ..system import images_in_use
         return ensure_absent(store, name if _looks_like_id(name) else full_name(name, params.get("tag")),
                              force=params.get("force_absent", False), in_use=images_in_use(engine), apply=apply)
-    ref = full_name(name, params.get("tag"))
+    ref = name if _looks_like_id(name) else full_name(name, params.get("tag"))
     source = params.get("source") or "local"
     if source == "import":
         change = ensure_imported(store, ref, params["import_path"], params.get("changes") or [],
