@@ -157,3 +157,22 @@ def test_detach_keys():
     assert d.feed(b"ab\x10") == (b"ab", False)     # a partial match is held back
     assert d.feed(b"c") == (b"\x10c", False)       # and released when it turns out not to be one
     assert d.feed(b"\x10\x11rest") == (b"", True)
+
+
+def test_sealed_imports_cannot_load_files():
+    """After seal_imports a forgotten lazy import fails instead of reading the image's files."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            launcher.seal_imports()
+            try:
+                import xml.dom.minidom  # noqa: F401 - a module nothing here has loaded
+                code = 1
+            except ImportError:
+                import json  # noqa: F401 - already loaded modules still resolve
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

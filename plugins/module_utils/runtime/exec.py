@@ -100,6 +100,7 @@ def _helper(spec: dict[str, Any], process: dict[str, Any], ns_fds: dict[str, int
             stdio: tuple[int | None, int | None, int | None], report_w: int,
             console: socket.socket | None) -> int:
     sc.set_dumpable(False)
+    launcher.seal_imports()
     devnull = os.open(os.devnull, os.O_RDWR)
     wanted = (stdio[0] if interactive and not tty else None, stdio[1], stdio[2])
     for target, fd in enumerate(wanted):

@@ -14,6 +14,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -170,6 +171,7 @@ def _describe(exc: BaseException) -> str:
 
 def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int], report_w: int,
            console: socket.socket | None, cgroup_join: Callable[[], None] | None) -> None:
+    seal_imports()
     os.setsid()
     for target, fd in enumerate(stdio):
         if fd != target:
@@ -256,6 +258,21 @@ def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, in
     _exec(path, args, env)
 
 
+def seal_imports() -> None:
+    """From here on, no module may be loaded from a file (nor a library with dlopen).
+
+    After pivot_root (or setns into a container's mount namespace) a path such as
+    /usr/lib/python3/... or the engine copy's own path names a file of the image: an import
+    that was left lazy would run the image's code as root with every capability. Everything
+    the launcher needs is imported before the fork; anything forgotten fails loudly instead.
+    """
+    import importlib.machinery as m
+
+    sys.meta_path[:] = [f for f in sys.meta_path if f in (m.BuiltinImporter, m.FrozenImporter)]
+    sys.path[:] = []
+    sys.path_importer_cache.clear()
+
+
 def _setup_rootfs(spec: dict[str, Any], root: str, console: socket.socket | None) -> int | None:
     linux = spec.get("linux") or {}
     prop = mounts.parse_options([linux.get("rootfsPropagation") or "rslave"])[1]
@@ -314,8 +331,6 @@ def _after_pivot(spec: dict[str, Any], linux: dict[str, Any]) -> None:
 
 
 def _check_hostname(name: str) -> str:
-    import re
-
     ok = len(name) <= 253 and all(
         re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in name.split("."))
     if not ok:

@@ -14,6 +14,13 @@ from ..errors import RuntimeFailure
 from . import caps
 from . import syscalls as sc
 
+# Imported here, never lazily: the launcher loads the filter after it has sealed imports
+# (launcher.seal_imports), when a file path would name a file of the container's image.
+try:
+    from . import seccomp as _seccomp
+except ImportError:
+    _seccomp = None  # type: ignore[assignment]
+
 
 @dataclass
 class ProcessSecurity:
@@ -47,12 +54,10 @@ def prepare(process: dict[str, Any], linux: dict[str, Any]) -> ProcessSecurity:
 
 
 def load_seccomp(profile: dict[str, Any]) -> None:
-    try:
-        from . import seccomp
-    except ImportError as exc:  # the seccomp module has not landed in this checkout
+    if _seccomp is None:
         raise RuntimeFailure("the OCI spec asks for a seccomp filter but berth's seccomp support "
-                             "is missing") from exc
-    fn = getattr(seccomp, "load", None) or getattr(seccomp, "apply", None)
+                             "is missing")
+    fn = getattr(_seccomp, "load", None) or getattr(_seccomp, "apply", None)
     if fn is None:
         raise RuntimeFailure("berth's seccomp module offers no load()/apply()")
     fn(profile)
