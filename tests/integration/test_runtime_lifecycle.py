@@ -284,3 +284,40 @@ def test_sysctl_and_on_exit(runtime, paths, rootfs, tmp_path):  # noqa: F811
     assert read_log_text(paths, cid) == "1\n"
     wait_for(marker.exists)               # run by the monitor, on the host, after the final exit
     assert marker.read_text() == "final\n"
+
+
+def test_two_attached_clients_and_detach(runtime, paths, rootfs):  # noqa: F811
+    cid = create(paths, rootfs, ["sh", "-c", "while read l; do echo got:$l; done"],
+                 opts={"open_stdin": True, "stdin_once": False})
+    runtime.start(cid)
+    results: dict[str, object] = {}
+    a_in_r, a_in_w = os.pipe()
+    a_out_r, a_out_w = os.pipe()
+    b_out_r, b_out_w = os.pipe()
+    os.set_blocking(b_out_r, False)
+    ta = threading.Thread(target=lambda: results.__setitem__("a", runtime.attach(cid, stdin=a_in_r, stdout=a_out_w)))
+    tb = threading.Thread(target=lambda: results.__setitem__("b", runtime.attach(cid, stdout=b_out_w)))
+    tb.start()
+    ta.start()
+    seen = bytearray()
+
+    def b_saw_ping() -> bool:
+        os.write(a_in_w, b"ping\n")
+        try:
+            seen.extend(os.read(b_out_r, 65536))
+        except BlockingIOError:
+            pass
+        return b"got:ping" in seen
+
+    wait_for(b_saw_ping, step=0.05)
+    os.write(a_in_w, b"\x10\x11")          # ctrl-p ctrl-q: A detaches, the container goes on
+    ta.join(20)
+    assert not ta.is_alive() and results["a"] is None
+    assert runtime.state(cid)["Running"]
+    runtime.kill(cid)
+    tb.join(20)
+    assert results["b"] == 137
+    os.close(a_out_w)
+    assert b"got:ping" in _read_pipe(a_out_r)
+    for fd in (a_in_r, a_in_w, a_out_r, b_out_r, b_out_w):
+        os.close(fd)
