@@ -38,6 +38,20 @@ def mem_available_kb() -> int:
     raise RuntimeError("no MemAvailable in /proc/meminfo")
 
 
+KERNEL_FIELDS = ("Slab", "KernelStack", "PageTables", "Percpu")
+
+
+def kernel_kb() -> int:
+    """Kernel memory that namespaces, mounts, cgroups and processes take (Slab and friends)."""
+    total = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in KERNEL_FIELDS:
+                total += int(rest.split()[0])
+    return total
+
+
 def settle() -> int:
     """MemAvailable after the kernel has settled (median of a few samples)."""
     subprocess.run(["sync"], check=False)
@@ -88,11 +102,13 @@ def berth_round(count: int, work: Path) -> dict:
         cids.append(cid)
     try:
         before = settle()
+        kbefore = kernel_kb()
         t0 = time.monotonic()
         for cid in cids:
             rt.start(cid)
         started = time.monotonic() - t0
         after = settle()
+        kafter = kernel_kb()
         store = StateStore(paths)
         mons = [smaps(store.read(c).monitor_pid) for c in cids]
         procs = [smaps(store.read(c).pid) for c in cids]
@@ -104,6 +120,7 @@ def berth_round(count: int, work: Path) -> dict:
             # process, plus the server's share.
             "pss_mb": (sum(p for p, _ in mons) + sum(p for p, _ in procs) + server[0]) / count / 1024,
             "sleep_pss_kb": statistics.median(p for p, _ in procs),
+            "kernel_mb": (kafter - kbefore) / count / 1024,
             "monitor_pss_kb": statistics.median(p for p, _ in mons),
             "monitor_uss_kb": statistics.median(u for _, u in mons),
             "server_pss_kb": server[0], "server_uss_kb": server[1],
@@ -170,6 +187,8 @@ def main() -> int:
         "berth_rounds_mb": [round(r["per_container_mb"], 2) for r in b],
         "berth_pss_mb_per_container": statistics.median(r["pss_mb"] for r in b),
         "berth_sleep_pss_kb": statistics.median(r["sleep_pss_kb"] for r in b),
+        "berth_kernel_mb_per_container": statistics.median(r["kernel_mb"] for r in b),
+        "berth_pss_plus_kernel_mb": statistics.median(r["pss_mb"] + r["kernel_mb"] for r in b),
         "berth_monitor_pss_kb": statistics.median(r["monitor_pss_kb"] for r in b),
         "berth_monitor_uss_kb": statistics.median(r["monitor_uss_kb"] for r in b),
         "berth_server_pss_kb": statistics.median(r["server_pss_kb"] for r in b),
@@ -185,6 +204,9 @@ def main() -> int:
     print(f"  berth   {summary['berth_mb_per_container']:.2f} MB/container (rounds {summary['berth_rounds_mb']}); "
           f"user space alone (PSS of monitor + container process + server share) "
           f"{summary['berth_pss_mb_per_container']:.2f} MB")
+    print(f"          user space + kernel (Slab, KernelStack, PageTables, Percpu deltas) "
+          f"{summary['berth_pss_plus_kernel_mb']:.2f} MB "
+          f"(kernel {summary['berth_kernel_mb_per_container']:.2f} MB)")
     print(f"          "
           f"(monitor PSS {summary['berth_monitor_pss_kb']:.0f} kB, USS {summary['berth_monitor_uss_kb']:.0f} kB; "
           f"server PSS {summary['berth_server_pss_kb']:.0f} kB, USS {summary['berth_server_uss_kb']:.0f} kB; "
