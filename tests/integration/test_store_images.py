@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -205,3 +206,35 @@ def test_docker_round_trip(engine, busybox_tar, tmp_path):
         assert engine.images.get(name).id == rec.id
     finally:
         subprocess.run(["docker", "rmi", "-f", name], capture_output=True)
+
+
+def test_kill_9_during_import_leaves_nothing_visible_and_next_import_works(paths, tmp_path):
+    import signal
+    import time as _time
+    big = TarBuilder()
+    for i in range(8):
+        big.file(f"blob{i}", os.urandom(4_000_000))
+    data = big.bytes()
+    env = dict(os.environ, BERTH_ROOT=str(paths.root), BERTH_RUN=str(paths.run))
+    cmd = [sys.executable, "-c", "import sys; from ansible_collections.berth.engine.plugins.module_utils.cli.main "
+           "import main; sys.exit(main())", "import", "-", "killed:1"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        proc.stdin.write(data[: len(data) // 2])     # half the tarball, then the writer stalls
+        proc.stdin.flush()
+        deadline = _time.monotonic() + 60
+        while not any(paths.tmp.glob("unpack-*/fs/blob1")) and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+        assert any(paths.tmp.glob("unpack-*/fs/blob1")), "the import never started unpacking"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    from ansible_collections.berth.engine.plugins.module_utils.engine import Engine
+    engine = Engine(paths)
+    assert engine.images.list() == [] and engine.snapshots.layers() == [] and list(engine.content.list()) == []
+    rec = engine.images.import_rootfs(io.BytesIO(data), names=["killed:1"])
+    assert engine.images.get("killed:1").id == rec.id
+    assert not any(paths.tmp.glob("unpack-*"))        # the dead process's folder was cleaned

@@ -177,7 +177,7 @@ class Snapshotter:
         with contextlib.suppress(FileNotFoundError), os.scandir(tmpdir) as it:
             for e in it:
                 parts = e.name.split("-")
-                if len(parts) >= 3 and parts[0] in ("unpack", "commit") and parts[1].isdigit():
+                if len(parts) >= 3 and parts[0] in ("unpack", "commit", "load") and parts[1].isdigit():
                     pid = int(parts[1])
                     if pid != os.getpid() and not os.path.exists(f"/proc/{pid}"):
                         remove_tree(e.path)
