@@ -176,3 +176,14 @@ def test_sealed_imports_cannot_load_files():
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_exec_process_inherits_the_container_s():
+    from ansible_collections.berth.engine.plugins.module_utils.runtime.exec import process_for_exec
+
+    spec = {"process": {"user": {"uid": 1000, "gid": 1000}, "cwd": "/app", "env": ["A=1"],
+                        "capabilities": {"bounding": ["CAP_KILL"]}, "noNewPrivileges": True,
+                        "args": ["server"], "terminal": True}}
+    got = process_for_exec(spec, {"args": ["sh"], "user": {"uid": 0, "gid": 0}, "cwd": None})
+    assert got == {"args": ["sh"], "user": {"uid": 0, "gid": 0}, "cwd": "/app", "env": ["A=1"],
+                   "capabilities": {"bounding": ["CAP_KILL"]}, "noNewPrivileges": True}

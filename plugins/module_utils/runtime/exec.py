@@ -28,6 +28,7 @@ _NS_FLAGS = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC, "uts": sc.CLO
 def run(spec: dict[str, Any], cid: str, init_pid: int, process: dict[str, Any], tty: bool = False,
         interactive: bool = False, detach: bool = False, stdin: int | None = None,
         stdout: int | None = None, stderr: int | None = None) -> int:
+    process = process_for_exec(spec, process)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     psock, csock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if tty else (None, None)
     ns_fds = _open_namespaces(init_pid)
@@ -78,6 +79,18 @@ def run(spec: dict[str, Any], cid: str, init_pid: int, process: dict[str, Any], 
             os.close(master)
     _, status = os.waitpid(pid, 0)
     return 0 if detach else launcher.exit_code_of(status)
+
+
+INHERITED = ("user", "cwd", "env", "capabilities", "noNewPrivileges", "rlimits")
+
+
+def process_for_exec(spec: dict[str, Any], process: dict[str, Any]) -> dict[str, Any]:
+    """What `docker exec` runs with: the container's user, working directory, environment and
+    privileges, unless the exec says otherwise (an empty capability set is never guessed)."""
+    base = spec.get("process") or {}
+    out = {k: base[k] for k in INHERITED if k in base}
+    out.update({k: v for k, v in process.items() if v is not None})
+    return out
 
 
 def _open_namespaces(pid: int) -> dict[str, int]:
