@@ -172,3 +172,19 @@ def test_user_and_working_directory(runtime, paths, rootfs):  # noqa: F811
                                uid=1000, gid=1000, cwd="/home/user/new/dir")
     assert code == 0
     assert out.split() == ["1000", "1000", "/home/user/new/dir"]
+
+
+def test_joins_a_prepared_network_namespace(runtime, paths, rootfs):  # noqa: F811
+    name = f"berth-rt-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        path = f"/run/netns/{name}"
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        want = os.stat(path).st_ino
+        _, code, out = run_to_exit(runtime, paths, rootfs, ["sh", "-c", "stat -L -c %i /proc/self/ns/net"],
+                                   network=path)
+        assert code == 0 and int(out) == want
+        _, code, out = run_to_exit(runtime, paths, rootfs, ["sh", "-c", "stat -L -c %i /proc/self/ns/net"])
+        assert code == 0 and int(out) not in (want, os.stat("/proc/self/ns/net").st_ino)
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
