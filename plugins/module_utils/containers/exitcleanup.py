@@ -6,7 +6,6 @@ under root/engine when there is one), never from a folder an Ansible run may del
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from ..paths import Paths
@@ -14,22 +13,12 @@ from ..paths import Paths
 _PACKAGE = __name__.rsplit(".", 1)[0]
 
 
-def _import_root() -> str:
-    """The folder holding ``ansible_collections`` for this copy of the engine."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    # .../ansible_collections/berth/engine/plugins/module_utils/containers
-    return os.path.abspath(os.path.join(here, *[".."] * 6))
-
-
 def command(paths: Paths, cid: str) -> list[str]:
-    root = _import_root()
-    try:
-        from ..runtime import service as runtime_service
-        stable = getattr(runtime_service, "stable_import_root", None)
-        if stable is not None:
-            root = stable(paths)
-    except ImportError:
-        pass
+    from ..runtime import install
+
+    # The monitor outlives the command that started it: run from the engine's stable copy.
+    _digest, base = install.ensure_engine_copy(paths)
+    root = str(base)
     code = (f"import sys; sys.path.insert(0, {root!r}); "
             f"from {_PACKAGE}.exitcleanup import main; main()")
     return [sys.executable, "-s", "-c", code, str(paths.root), str(paths.run), cid]

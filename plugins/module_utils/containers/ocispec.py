@@ -188,11 +188,39 @@ def build_mounts(spec: ContainerSpec, inputs: SpecInputs) -> list[dict[str, Any]
 
 # --- security -------------------------------------------------------------------------------
 
+# Docker's lists, used until runtime/defaults.py (which owns them) is installed beside us.
+_MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+           "/sys/devices/virtual/powercap")
+_READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+def _device_rules(privileged: bool) -> list[dict[str, Any]]:
+    if privileged:
+        return [{"allow": True, "access": "rwm"}]
+    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    for typ, major, minor, access in (("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"),
+                                      ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
+                                      ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"),
+                                      ("c", 5, 2, "rwm"), ("c", 136, None, "rwm"), ("c", 10, 200, "rwm")):
+        rule: dict[str, Any] = {"allow": True, "type": typ, "access": access}
+        if major is not None:
+            rule["major"] = major
+        if minor is not None:
+            rule["minor"] = minor
+        rules.append(rule)
+    return rules
+
+
 def _security(spec: ContainerSpec) -> dict[str, Any]:
     from ..runtime import caps as caps_mod
-    from ..runtime import defaults
     from ..runtime import seccomp as seccomp_mod
 
+    try:
+        from ..runtime import defaults  # type: ignore[attr-defined]
+        masked, readonly = tuple(defaults.MASKED_PATHS), tuple(defaults.READONLY_PATHS)
+    except (ImportError, AttributeError):
+        masked, readonly = _MASKED, _READONLY
     opts = security_options(spec)
     capset = caps_mod.resolve(list(spec.cap_add), list(spec.cap_drop), spec.privileged)
     out: dict[str, Any] = {"capabilities": caps_mod.oci_capabilities(capset),
@@ -205,10 +233,10 @@ def _security(spec: ContainerSpec) -> dict[str, Any]:
     else:
         out["seccomp"] = seccomp_mod.default_profile(capset)
     unmask_all = spec.privileged or opts.get("systempaths") == "unconfined"
-    out["maskedPaths"] = [] if unmask_all else list(defaults.MASKED_PATHS)
-    out["readonlyPaths"] = [] if unmask_all else list(defaults.READONLY_PATHS)
-    out["devices"] = list(defaults.DEFAULT_DEVICES)
-    out["deviceCgroup"] = defaults.device_cgroup_rules(spec.privileged)
+    out["maskedPaths"] = [] if unmask_all else list(masked)
+    out["readonlyPaths"] = [] if unmask_all else list(readonly)
+    out["devices"] = []   # the launcher always makes Docker's default nodes
+    out["deviceCgroup"] = _device_rules(spec.privileged)
     return out
 
 

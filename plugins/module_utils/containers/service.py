@@ -54,11 +54,6 @@ class ContainerService:
 
     def state(self, cid: str) -> dict[str, Any]:
         """Docker's State for ``cid`` (reconciled by the runtime), with RestartCount."""
-        from ..runtime.state import StateStore
-
-        if not StateStore(self.paths).file(cid).exists():
-            from ..runtime.state import ContainerState
-            return ContainerState().to_docker()
         return self.engine.runtime.state(cid)
 
     # --- create ---------------------------------------------------------------------------
@@ -128,6 +123,22 @@ class ContainerService:
 
     # --- start ----------------------------------------------------------------------------
     def start(self, ref: str) -> ContainerRecord:
+        rec = self.prepare_start(ref)
+        if rec is None:
+            return self.get(ref)
+        try:
+            self.engine.runtime.start(rec.id)
+        except BaseException:
+            self.exit_cleanup(rec.id, removing=False)
+            raise
+        return rec
+
+    def prepare_start(self, ref: str) -> ContainerRecord | None:
+        """Everything before the launch (rootfs, network, spec files); None when already running.
+
+        `run` without -d launches through ``runtime.attach(start=True)`` after this, so that
+        the attach is in place before the first byte is written.
+        """
         cid = self.resolve(ref)
         with self.store.locked(cid):
             rec = self.store.read(cid)
@@ -135,7 +146,7 @@ class ContainerService:
             if st["Status"] == "paused":
                 raise Conflict("cannot start a paused container, try unpause instead", id=cid)
             if st["Running"] or st["Status"] == "restarting":
-                return rec
+                return None
             return self._start_locked(rec)
 
     def _start_locked(self, rec: ContainerRecord) -> ContainerRecord:
@@ -159,7 +170,6 @@ class ContainerService:
             fsutil.write_json(run_dir / "spec.json", oci, durable=False)
             fsutil.write_json(run_dir / "options.json", opts, durable=False)
             self.store.write(rec, durable=not rec.spec.auto_remove)
-            self.engine.runtime.start(cid)
         except BaseException:
             for fn in reversed(undo):
                 with contextlib.suppress(Exception):
@@ -264,8 +274,11 @@ class ContainerService:
         fsutil.remove_tree(self.store.run_dir(cid))
         fsutil.discard_into(self.paths.tmp, self.store.dir(cid))
 
-    def exit_cleanup(self, cid: str) -> None:
-        """After the final exit: release the network, unmount, and remove for --rm."""
+    def exit_cleanup(self, cid: str, removing: bool = True) -> None:
+        """After the final exit: release the network, unmount, and remove for --rm.
+
+        ``removing=False`` (a failed start) keeps a --rm container for the caller to remove.
+        """
         try:
             with self.store.locked(cid):
                 rec = self.store.try_read(cid)
@@ -273,7 +286,7 @@ class ContainerService:
                     return
                 if self.state(cid)["Status"] in ("running", "paused", "restarting"):
                     return  # started again meanwhile
-                if rec.spec.auto_remove:
+                if rec.spec.auto_remove and removing:
                     self._remove_locked(rec, volumes=True)
                     return
                 from .networking import NetworkAttacher
