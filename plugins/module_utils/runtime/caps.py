@@ -236,12 +236,21 @@ def apply(oci_caps: dict[str, Any] | None, uid: int = 0, gid: int | None = None,
 
     ``oci_caps`` is the spec's ``process.capabilities`` (None: no capabilities at all, as the
     runtime spec reads an absent object). ``gid``/``additional_gids`` left at None are not
-    changed. Raises RuntimeFailure naming the step that the kernel refused.
+    changed. Capabilities that this process itself lacks in its bounding set are left out.
+    Raises RuntimeFailure naming the step that the kernel refused.
     """
     oci_caps = oci_caps or {}
+    # A capability missing from the engine's own bounding set (a nested or restricted host)
+    # cannot be granted by anyone: asking the kernel for it would only fail the start.
+    bnd = _status_masks()["bounding"]
+    held = {n for n in range(bnd.bit_length()) if bnd >> n & 1}
+
+    def sets(key: str) -> set[int]:
+        return _numbers(oci_caps.get(key) or ()) & held
+
     step = "bounding set"
     try:
-        drop_bounding(oci_caps.get("bounding") or ())
+        drop_bounding(sets("bounding"))
         step = "keepcaps"
         set_keepcaps(True)
         if additional_gids is not None:
@@ -255,28 +264,29 @@ def apply(oci_caps: dict[str, Any] | None, uid: int = 0, gid: int | None = None,
         step = "keepcaps"
         set_keepcaps(False)
         step = "capset"
-        capset(oci_caps.get("effective") or (), oci_caps.get("permitted") or (),
-               oci_caps.get("inheritable") or ())
+        capset(sets("effective"), sets("permitted"), sets("inheritable"))
         step = "ambient set"
-        set_ambient(oci_caps.get("ambient") or ())
+        set_ambient(sets("ambient"))
     except OSError as exc:
         raise RuntimeFailure(f"cannot set capabilities ({step}): {exc.strerror or exc}",
                              step=step) from exc
 
 
-def _parse_mask(hexstr: str) -> list[str]:
-    m = int(hexstr, 16)
-    return [cap_name(n) for n in range(m.bit_length()) if m >> n & 1]
+_STATUS_KEYS = {"CapInh": "inheritable", "CapPrm": "permitted", "CapEff": "effective",
+                "CapBnd": "bounding", "CapAmb": "ambient"}
+
+
+def _status_masks(pid: int | str = "self") -> dict[str, int]:
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in _STATUS_KEYS:
+                out[_STATUS_KEYS[k]] = int(v.strip(), 16)
+    return out
 
 
 def current(pid: int | str = "self") -> dict[str, list[str]]:
     """The capability sets of a process, from /proc/<pid>/status (for tests and inspection)."""
-    keys = {"CapInh": "inheritable", "CapPrm": "permitted", "CapEff": "effective",
-            "CapBnd": "bounding", "CapAmb": "ambient"}
-    out: dict[str, list[str]] = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in keys:
-                out[keys[k]] = _parse_mask(v.strip())
-    return out
+    return {k: [cap_name(n) for n in range(m.bit_length()) if m >> n & 1]
+            for k, m in _status_masks(pid).items()}
