@@ -407,7 +407,29 @@ class ImageStore:
             except (NotFound, Conflict):
                 continue
             reclaimed += max(0, before - self._disk_bytes())
+        reclaimed += self._sweep_blobs()
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _sweep_blobs(self, min_age: float = 3600.0) -> int:
+        """Remove blobs no image refers to (failed pulls, hostile layers) once they are old
+        enough that no pull or build in progress can still be about to record them."""
+        # digests named in references (e.g. a pulled index) are kept with the image
+        keep: set[str] = {k.rsplit("@", 1)[1] for k in self._refs() if "@" in k}
+        for i in self._ids():
+            with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+                d = read_json(self._by_id / f"{i[7:]}.json")
+                keep.update((d["id"], d["manifest_digest"]))
+                keep.update(x["digest"] for x in d.get("layers") or ())
+        now = time.time()
+        freed = 0
+        for digest, size in list(self.content.list()):
+            if digest in keep:
+                continue
+            with contextlib.suppress(FileNotFoundError, NotFound):
+                if now - self.content.path(digest).stat().st_mtime > min_age:
+                    self.content.delete(digest)
+                    freed += size
+        return freed
 
     def _disk_bytes(self) -> int:
         total = sum(size for _, size in self.content.list())

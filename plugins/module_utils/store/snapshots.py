@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import Conflict, IntegrityError, InvalidSpec, NotFound, RuntimeFailure
+from ..errors import Conflict, IntegrityError, InvalidSpec, NotFound, RuntimeFailure, UnsafeContent
 from ..fsutil import discard_into, ensure_dir, fsync_dir, read_json, remove_tree, write_json
 from ..paths import Paths
 from ..types import Mount, check_digest
@@ -131,7 +131,12 @@ class Snapshotter:
         tmp = self._temp("unpack")
         try:
             (tmp / "fs").mkdir()
-            info = extract(fileobj, tmp / "fs", limits)
+            try:
+                info = extract(fileobj, tmp / "fs", limits)
+            except (InvalidSpec, UnsafeContent) as exc:
+                if verify is not None:
+                    self._blame_transport(fileobj, verify, exc)
+                raise
             if expected_diff_id is not None and info.diff_id != expected_diff_id:
                 raise IntegrityError(f"layer diff_id mismatch: expected {expected_diff_id}, got {info.diff_id}",
                                      expected=expected_diff_id, digest=info.diff_id)
@@ -145,6 +150,21 @@ class Snapshotter:
         finally:
             remove_tree(tmp)
         return info.diff_id
+
+    @staticmethod
+    def _blame_transport(fileobj: BinaryIO, verify: Callable[[], Any], exc: BaseException) -> None:
+        """A layer that will not unpack may just be corrupt on the wire: read the rest and let
+        ``verify`` (the blob's digest check) speak first; a digest mismatch is the real error.
+        A blob that verifies but is malformed or hostile stays unreferenced in the content
+        store (image prune sweeps such blobs)."""
+        try:
+            while fileobj.read(1 << 20):
+                pass
+            verify()
+        except IntegrityError as integrity:
+            raise integrity from exc
+        except Exception:  # noqa: BLE001 - the content error is the one to report
+            return
 
     def _install(self, tmp: Path, chain_id: str, parent: str | None, diff_id: str, size: int,
                  max_mtime: int = 0) -> None:
