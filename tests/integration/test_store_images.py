@@ -238,3 +238,16 @@ def test_kill_9_during_import_leaves_nothing_visible_and_next_import_works(paths
     rec = engine.images.import_rootfs(io.BytesIO(data), names=["killed:1"])
     assert engine.images.get("killed:1").id == rec.id
     assert not any(paths.tmp.glob("unpack-*"))        # the dead process's folder was cleaned
+
+
+def test_prune_sweeps_old_unreferenced_blobs_only(engine):
+    rec = make_image(engine, [TarBuilder().file("x", b"x").bytes()], ["kept:1"])
+    old = engine.content.put(b"left by a failed pull")
+    fresh = engine.content.put(b"a pull in progress")
+    past = __import__("time").time() - 7200
+    os.utime(engine.content.path(old), (past, past), follow_symlinks=False)
+    for d in [rec.id, rec.manifest_digest]:
+        os.utime(engine.content.path(d), (past, past), follow_symlinks=False)
+    engine.images.prune()
+    assert not engine.content.has(old) and engine.content.has(fresh)
+    assert engine.content.has(rec.id) and engine.content.has(rec.manifest_digest)

@@ -149,3 +149,22 @@ def test_shared_layers_are_shared_and_kept_while_used(engine, snap_key):
         engine.snapshots.remove(snap_key)
     engine.images.remove(b.id)
     assert engine.snapshots.layers() == [] and list(engine.content.list()) == []
+
+
+def test_corrupt_transfer_reports_the_digest_mismatch(engine):
+    good = TarBuilder().file("a", os.urandom(50_000)).gzip()
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0xFF
+    calls = []
+
+    def verify():
+        calls.append(1)
+        raise IntegrityError("digest mismatch: the blob is not what the registry announced")
+
+    with pytest.raises(IntegrityError):
+        engine.snapshots.unpack(None, None, io.BytesIO(bytes(bad)), verify=verify)
+    assert calls and engine.snapshots.layers() == []
+    # a genuine but hostile layer still reports what is wrong with its content
+    hostile = TarBuilder().file("../x", b"x").bytes()
+    with pytest.raises(UnsafeContent):
+        engine.snapshots.unpack(None, None, io.BytesIO(hostile), verify=lambda: None)
