@@ -134,21 +134,16 @@ def write_layer(src: str | os.PathLike[str], sink: Sink, compress: str | None = 
     return LayerWritten(diff_id, digest, out.written, MEDIA_TAR_GZIP if compress else MEDIA_TAR, data_size)
 
 
-def _xattrs(target: int | bytes, dfd: int | None = None) -> list[tuple[str, bytes]]:
-    path: int | str
-    if isinstance(target, int):
-        path = target
-    else:
-        path = f"/proc/self/fd/{dfd}/{os.fsdecode(target)}"
+def _xattrs(fd: int) -> list[tuple[str, bytes]]:
     try:
-        names = os.listxattr(path)
+        names = os.listxattr(fd)
     except OSError:
         return []
     out = []
     for k in sorted(names):
         if keep_xattr(k):
             try:
-                out.append((k, os.getxattr(path, k)))
+                out.append((k, os.getxattr(fd, k)))
             except OSError:
                 continue
     return out
@@ -186,10 +181,13 @@ def _walk(dfd: int, prefix: bytes, out: _Out, links: dict[tuple[int, int], bytes
             if st.st_nlink > 1:
                 links[key] = rel
             try:
-                ffd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-            except (FileNotFoundError, OSError):
+                # O_NONBLOCK: a running container may swap the file for a fifo under us
+                ffd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+            except OSError:
                 continue
             try:
+                if not stat.S_ISREG(os.fstat(ffd).st_mode):
+                    continue
                 size = st.st_size
                 out.add(tar_header(rel, b"0", mode, st.st_uid, st.st_gid, size, mtime,
                                    xattrs=_xattrs(ffd)))
