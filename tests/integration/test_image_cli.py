@@ -94,3 +94,25 @@ def test_errors_read_like_docker(paths, tmp_path):
                  ["image", "inspect"], ["system", "df"]):
         r = sh(paths, *verb, "--help")
         assert r.returncode == 0 and b"usage:" in r.stdout.lower(), verb
+
+
+def test_import_from_url(paths, busybox_tar):
+    import functools
+    import http.server
+    import threading
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(busybox_tar.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a: None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{busybox_tar.name}"
+        code, out, err = run(paths, "import", url, "fromurl:1")
+        assert code == 0, err
+        code, hist, _ = run(paths, "history", "--format", "{{.Comment}}", "fromurl:1")
+        assert hist == f"Imported from {url}\n"
+        code, _, err = run(paths, "import", url + ".missing")
+        assert code == 125 and "404" in err
+    finally:
+        server.shutdown()
+        server.server_close()
