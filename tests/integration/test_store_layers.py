@@ -134,6 +134,9 @@ def test_hostile_layers_fail_cleanly(tmp_path, outside_dir, case):
     if case == "symlink-earlier-layer":
         # each layer has its own folder: the link of layer 0 is not there to follow in layer 1
         assert (target / "1/link/escape").is_file() and os.path.islink(target / "0/link")
+    elif case == "symlink-then-file-same-path":
+        # the file replaces the link; the link's target is not written
+        assert not os.path.islink(target / "0/x") and (target / "0/x").read_bytes() == b"overwrite"
     elif case == "symlink-then-chmod-through":
         # the directory entry replaces the link (tar semantics); the file lands inside it
         assert not os.path.islink(target / "0/d") and (target / "0/d/escape").is_file()
