@@ -15,7 +15,7 @@ from ansible_collections.berth.engine.plugins.module_utils.errors import (
 from ansible_collections.berth.engine.plugins.module_utils.runtime import console, launcher, mounts
 from ansible_collections.berth.engine.plugins.module_utils.runtime import protocol as proto
 from ansible_collections.berth.engine.plugins.module_utils.runtime import syscalls as sc
-from ansible_collections.berth.engine.plugins.module_utils.runtime.monitor import (
+from ansible_collections.berth.engine.plugins.module_utils.runtime.policy import (
     next_backoff,
     should_restart,
     signal_number,

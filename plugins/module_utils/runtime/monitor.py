@@ -34,62 +34,14 @@ from ..paths import Paths
 from . import cgbridge, launcher, logs
 from . import protocol as proto
 from . import syscalls as sc
+from .clients import ClientsMixin, _Client
+from .policy import BACKOFF_RESET_AFTER, next_backoff, should_restart, signal_number
 from .state import StateStore, now_rfc3339, proc_start_time, process_alive
 
-BACKOFF_START = 0.1
-BACKOFF_MAX = 60.0
-BACKOFF_RESET_AFTER = 10.0
-CLIENT_BUFFER_MAX = 4 << 20
+__all__ = ["Monitor", "next_backoff", "run_monitor", "should_restart", "signal_number"]
 
 
-def signal_number(name: str | int | None, default: int = signal.SIGTERM) -> int:
-    if name is None or name == "":
-        return default
-    if isinstance(name, int) or str(name).isdigit():
-        return int(name)
-    n = str(name).upper()
-    if not n.startswith("SIG"):
-        n = "SIG" + n
-    if n.startswith("SIGRTMIN+"):
-        return signal.SIGRTMIN + int(n[9:])
-    if n.startswith("SIGRTMAX-"):
-        return signal.SIGRTMAX - int(n[9:])
-    return int(getattr(signal, n))
-
-
-def should_restart(policy: dict[str, Any], exit_code: int, restart_count: int,
-                   manually_stopped: bool) -> bool:
-    """Docker's restart manager decision (pure)."""
-    if manually_stopped:
-        return False
-    name = (policy or {}).get("name") or "no"
-    if name in ("always", "unless-stopped"):
-        return True
-    if name == "on-failure":
-        retries = int(policy.get("max_retries") or 0)
-        return exit_code != 0 and (retries == 0 or restart_count < retries)
-    return False
-
-
-def next_backoff(previous: float, ran_for: float) -> float:
-    """100 ms, doubling up to a minute; back to 100 ms after a run of 10 s or more."""
-    if ran_for >= BACKOFF_RESET_AFTER or previous <= 0:
-        return BACKOFF_START
-    return min(previous * 2, BACKOFF_MAX)
-
-
-class _Client:
-    def __init__(self, sock: socket.socket, hello: dict[str, Any]) -> None:
-        self.sock = sock
-        self.stdin = bool(hello.get("stdin"))
-        self.stdout = bool(hello.get("stdout", True))
-        self.stderr = bool(hello.get("stderr", True))
-        self.reader = proto.FrameReader()
-        self.out = bytearray()
-        self.kind = hello.get("op", "attach")
-
-
-class Monitor:
+class Monitor(ClientsMixin):
     def __init__(self, paths: Paths, cid: str) -> None:
         self.paths = paths
         self.cid = cid
@@ -519,162 +471,6 @@ class Monitor:
         if self.log is not None:
             self.log.flush_partial()
 
-    # --- clients ----------------------------------------------------------------------------
-    def _on_accept(self) -> None:
-        assert self.listener is not None
-        try:
-            conn, _ = self.listener.accept()
-        except BlockingIOError:
-            return
-        conn.setblocking(True)
-        conn.settimeout(2.0)
-        try:
-            hello = proto.recv_control(conn)
-        except (OSError, ValueError):
-            hello = None
-        if hello is None:
-            conn.close()
-            return
-        op = hello.get("op")
-        if op == "attach":
-            self._add_client(conn, hello)
-        elif op in ("wait", "stop"):
-            c = _Client(conn, hello)
-            c.kind = "waiter"
-            self._register(c)
-            if op == "stop":
-                self.stop(float(hello.get("timeout", self.opts.get("stop_timeout", 10))),
-                          hello.get("signal") or self.opts.get("stop_signal"))
-        elif op == "kill":
-            sig = signal_number(hello.get("signal"), signal.SIGKILL)
-            ok = self.kill(sig)
-            self._reply(conn, {"ok": ok})
-        elif op == "resize":
-            self._resize(int(hello["rows"]), int(hello["cols"]))
-            self._reply(conn, {"ok": True})
-        elif op == "state":
-            self._reply(conn, {"pid": self.pid, "monitor": os.getpid(), "restarts": self.restart_count})
-        else:
-            self._reply(conn, {"error": f"unknown monitor request {op!r}"})
-
-    def _reply(self, conn: socket.socket, obj: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):
-            conn.sendall(proto.control(obj))
-        conn.close()
-
-    def _add_client(self, conn: socket.socket, hello: dict[str, Any]) -> None:
-        c = _Client(conn, hello)
-        if c.stdin:
-            if self.stdin_owner is None:
-                self.stdin_owner = conn.fileno()
-            else:
-                c.stdin = False
-        if hello.get("resize"):
-            rows, cols = hello["resize"]
-            self._resize(int(rows), int(cols))
-        self._register(c)
-
-    def _register(self, c: _Client) -> None:
-        c.sock.setblocking(False)
-        self.clients[c.sock.fileno()] = c
-        self.sel.register(c.sock, selectors.EVENT_READ, ("client", None))
-
-    def _on_client(self, fd: int, mask: int) -> None:
-        c = self.clients.get(fd)
-        if c is None:
-            return
-        if mask & selectors.EVENT_WRITE:
-            self._flush_client(c)
-        if not mask & selectors.EVENT_READ:
-            return
-        try:
-            data = c.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(c)
-            return
-        try:
-            frames = c.reader.feed(data)
-        except ValueError:
-            self._drop(c)
-            return
-        for kind, payload in frames:
-            if kind == proto.STDIN and c.stdin:
-                self.stdin_buf += payload
-                self._flush_stdin()
-            elif kind == proto.STDIN_EOF and c.stdin:
-                self._stdin_eof()
-            elif kind == proto.CONTROL:
-                msg = json.loads(payload)
-                if "resize" in msg:
-                    self._resize(*[int(x) for x in msg["resize"]])
-
-    def _drop(self, c: _Client) -> None:
-        fd = c.sock.fileno()
-        with contextlib.suppress(KeyError, ValueError):
-            self.sel.unregister(c.sock)
-        self.clients.pop(fd, None)
-        c.sock.close()
-        if self.stdin_owner == fd:
-            self.stdin_owner = None
-            if self.opts.get("stdin_once") and not self.tty:
-                self.stdin_done = True
-                self._stdin_eof()
-
-    def _send(self, c: _Client, data: bytes) -> None:
-        c.out += data
-        if len(c.out) > CLIENT_BUFFER_MAX:
-            self._drop(c)  # a client that does not read must not hold the container back
-            return
-        self._flush_client(c)
-
-    def _flush_client(self, c: _Client) -> None:
-        try:
-            while c.out:
-                n = c.sock.send(c.out)
-                del c.out[:n]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self._drop(c)
-            return
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0)
-        with contextlib.suppress(KeyError, ValueError):
-            self.sel.modify(c.sock, want, ("client", None))
-
-    def _flush_stdin(self) -> None:
-        target = self.pty if self.tty else self.stdin_w
-        if target < 0 or not self.stdin_buf:
-            return
-        try:
-            n = os.write(target, self.stdin_buf)
-            del self.stdin_buf[:n]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self.stdin_buf.clear()
-        if self.stdin_buf:
-            self.call_later(0.05, self._flush_stdin)
-
-    def _stdin_eof(self) -> None:
-        if self.tty:
-            return  # a terminal has no end of input: the user types ^D
-        self._flush_stdin()
-        if self.stdin_w >= 0 and not self.stdin_buf:
-            os.close(self.stdin_w)
-            self.stdin_w = -1
-
-    def _resize(self, rows: int, cols: int) -> None:
-        from .console import set_winsize
-
-        self._winsize = (rows, cols)
-        if self.pty >= 0:
-            with contextlib.suppress(OSError):
-                set_winsize(self.pty, rows, cols)
-
     # --- stopping ---------------------------------------------------------------------------
     def kill(self, sig: int) -> bool:
         if sig in (signal.SIGKILL, signal_number(self.opts.get("stop_signal"))):
@@ -755,15 +551,6 @@ class Monitor:
         self.store.update(self.cid, status="exited", exit_code=code, oom_killed=oom, pid=0,
                           pid_start=None, finished_at=finished, error=error)
         self.done = True
-
-    def _drop_after_flush(self, c: _Client) -> None:
-        with contextlib.suppress(OSError):
-            c.sock.setblocking(True)
-            c.sock.settimeout(1.0)
-            if c.out:
-                c.sock.sendall(c.out)
-                c.out.clear()
-        self._drop(c)
 
     def _restart(self) -> None:
         self.pending_restart = None

@@ -256,7 +256,7 @@ class Runtime:
             return None  # the monitor is gone or leaving: the caller reads state.json
 
     def kill(self, cid: str, sig: int | str = signal.SIGKILL) -> None:
-        from .monitor import signal_number
+        from .policy import signal_number
 
         check_hex_id(cid, "container id")
         num = signal_number(sig, signal.SIGKILL)
@@ -289,7 +289,7 @@ class Runtime:
             os.close(fd)
 
     def stop(self, cid: str, timeout: float | None = None, sig: int | str | None = None) -> None:
-        from .monitor import signal_number
+        from .policy import signal_number
 
         check_hex_id(cid, "container id")
         opts = self._options(cid)
