@@ -16,7 +16,6 @@ RUN, CMD, ENTRYPOINT, SHELL and HEALTHCHECK are never expanded by the builder.
 from __future__ import annotations
 
 import re
-import signal
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
@@ -403,6 +402,7 @@ _ONBUILD_PREFIX = re.compile(r"^\s*ONBUILD\s*", re.IGNORECASE)
 
 def check_signal(sig: str) -> None:
     """Docker's signal.ParseSignal: a number, or a name with or without SIG."""
+    import signal  # its enums cost milliseconds to build; only STOPSIGNAL needs them
     if sig.isdigit():
         if 0 < int(sig) <= 64:
             return

@@ -12,7 +12,7 @@ come) and gives the expander and the RUN environment at each point.
 """
 from __future__ import annotations
 
-import platform as _platform
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,8 +34,9 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
 def platform_args(target: str | None = None, build: str | None = None) -> dict[str, str]:
     """BuildKit's automatic ARGs (TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT and the
     BUILD* ones), for ``os/arch[/variant]`` platforms; the host's by default."""
-    host = f"linux/{_ARCH.get(_platform.machine().lower(), _platform.machine().lower())}"
-    if _platform.machine().lower() == "armv7l":
+    machine = os.uname().machine.lower()
+    host = f"linux/{_ARCH.get(machine, machine)}"
+    if machine == "armv7l":
         host += "/v7"
     out: dict[str, str] = {}
     for prefix, value in (("BUILD", build or host), ("TARGET", target or host)):
