@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from typing import Any
 
@@ -142,36 +141,15 @@ def spec_from_args(args: argparse.Namespace) -> Any:
 # --- output helpers -----------------------------------------------------------------------
 
 def _table(ctx: Context, header: list[str], rows: list[list[str]]) -> None:
-    """Docker's tabwriter layout: columns padded by 3, at least 10 wide, last one free."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-    for line in [header] + rows:
-        cells = [c.ljust(max(widths[i] + 3, 10)) if i < len(line) - 1 else c for i, c in enumerate(line)]
-        ctx.out("".join(cells).rstrip())
-
-
-def _render(ctx: Context, fmt: str | None, items: list[Any]) -> bool:
-    """--format: 'json' or a Go template ('table ...' prints a header row). True when handled."""
-    if not fmt:
-        return False
-    if fmt == "json":
-        from .gofmt import to_json
-        for item in items:
-            ctx.out(to_json(item))
-        return True
-    from . import gotemplate
-    return bool(gotemplate.render_rows(ctx, fmt, items))
+    from .output import Table
+    t = Table(header)
+    for r in rows:
+        t.add(*r)
+    ctx.stdout.write(t.render())
 
 
 def ellipsis(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1000
-    return f"{n}TB"  # pragma: no cover
 
 
 def ports_text(ports: list[dict[str, Any]]) -> str:
@@ -184,81 +162,38 @@ def ports_text(ports: list[dict[str, Any]]) -> str:
     return ", ".join(out)
 
 
-class PsRow:
+def ps_row(c: dict[str, Any], trunc: bool) -> dict[str, Any]:
     """The fields docker's `ps --format` offers: .ID .Image .Command .CreatedAt .RunningFor ..."""
+    from .output import human_size, since
 
-    def __init__(self, c: dict[str, Any], trunc: bool) -> None:
-        self._c = c
-        self._trunc = trunc
-
-    @property
-    def ID(self) -> str:  # noqa: N802 - Go template field names
-        return self._c["Id"][:12] if self._trunc else self._c["Id"]
-
-    @property
-    def Image(self) -> str:  # noqa: N802
-        return self._c["Image"]
-
-    @property
-    def Command(self) -> str:  # noqa: N802
-        cmd = self._c["Command"]
-        return '"' + (ellipsis(cmd, 20) if self._trunc else cmd) + '"'
-
-    @property
-    def CreatedAt(self) -> str:  # noqa: N802
-        return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(self._c["Created"]))
-
-    @property
-    def RunningFor(self) -> str:  # noqa: N802
-        from ..containers.listing import human_duration
-        return human_duration(time.time() - self._c["Created"]) + " ago"
-
-    @property
-    def Ports(self) -> str:  # noqa: N802
-        return ports_text(self._c["Ports"])
-
-    @property
-    def State(self) -> str:  # noqa: N802
-        return self._c["State"]
-
-    @property
-    def Status(self) -> str:  # noqa: N802
-        return self._c["Status"]
-
-    @property
-    def Size(self) -> str:  # noqa: N802
-        if "SizeRw" not in self._c:
-            return ""
-        return f"{human_size(self._c['SizeRw'])} (virtual {human_size(self._c['SizeRootFs'])})"
-
-    @property
-    def Names(self) -> str:  # noqa: N802
-        return ",".join(n.lstrip("/") for n in self._c["Names"])
-
-    @property
-    def Labels(self) -> str:  # noqa: N802
-        return ",".join(f"{k}={v}" for k, v in sorted(self._c["Labels"].items()))
-
-    def Label(self, name: str) -> str:  # noqa: N802
-        return self._c["Labels"].get(name, "")
-
-    @property
-    def Mounts(self) -> str:  # noqa: N802
-        return ",".join(m.get("Name") or m.get("Source", "") for m in self._c["Mounts"])
-
-    @property
-    def Networks(self) -> str:  # noqa: N802
-        return ",".join(sorted(self._c["NetworkSettings"]["Networks"]))
-
-    @property
-    def LocalVolumes(self) -> str:  # noqa: N802
-        return str(sum(1 for m in self._c["Mounts"] if m.get("Type") == "volume"))
+    labels = c["Labels"]
+    size = ""
+    if "SizeRw" in c:
+        size = f"{human_size(c['SizeRw'])} (virtual {human_size(c['SizeRootFs'])})"
+    return {
+        "ID": c["Id"][:12] if trunc else c["Id"],
+        "Image": c["Image"],
+        "Command": '"' + (ellipsis(c["Command"], 20) if trunc else c["Command"]) + '"',
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(c["Created"])),
+        "RunningFor": since(c["Created"]),
+        "Ports": ports_text(c["Ports"]),
+        "State": c["State"],
+        "Status": c["Status"],
+        "Size": size,
+        "Names": ",".join(n.lstrip("/") for n in c["Names"]),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "Label": lambda name: labels.get(name, ""),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c["Mounts"]),
+        "Networks": ",".join(sorted(c["NetworkSettings"]["Networks"])),
+        "LocalVolumes": str(sum(1 for m in c["Mounts"] if m.get("Type") == "volume")),
+    }
 
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
               "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
               "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
               "LocalVolumes": "LOCAL VOLUMES"}
+PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
 def parse_filters(values: list[str]) -> dict[str, list[str]]:
@@ -494,23 +429,15 @@ def _configure_ps(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_ps(ctx: Context, args: argparse.Namespace) -> int:
+    from .output import print_list
+
     last = 1 if args.latest else (args.last if args.last > 0 else None)
     fmt = args.format
     size = args.size or bool(fmt and ".Size" in fmt)
     items = ctx.engine.containers.list(all=args.all, filters=parse_filters(args.filter), last=last, size=size)
-    trunc = not args.no_trunc
-    rows = [PsRow(c, trunc) for c in items]
-    if args.quiet:
-        for r in rows:
-            ctx.out(r.ID)
-        return 0
-    if fmt and fmt != "table":
-        _render(ctx, fmt, rows)
-        return 0
-    cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-    if size:
-        cols.append("Size")
-    _table(ctx, [PS_HEADERS[c] for c in cols], [[str(getattr(r, c)) for c in cols] for r in rows])
+    rows = [ps_row(c, not args.no_trunc) for c in items]
+    default = PS_FORMAT + ("\t{{.Size}}" if size else "")
+    print_list(ctx, rows, fmt, default, PS_HEADERS, quiet=args.quiet)
     return 0
 
 
@@ -529,12 +456,8 @@ def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
         except NotFound as exc:
             ctx.err(f"Error: {exc}")
             failed = 1
-    if args.format:
-        from . import gotemplate
-        for item in found:
-            ctx.out(gotemplate.render(args.format, item))
-    else:
-        ctx.out(json.dumps(found, indent=4))
+    from .output import print_inspect
+    print_inspect(ctx, found, args.format)
     return failed
 
 
@@ -584,6 +507,7 @@ def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
         for cid in result["ContainersDeleted"]:
             ctx.out(cid)
         ctx.out("")
+    from .output import human_size
     ctx.out(f"Total reclaimed space: {human_size(result['SpaceReclaimed'])}")
     return 0
 
