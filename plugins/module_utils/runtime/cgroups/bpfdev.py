@@ -5,7 +5,8 @@ programs attached to the cgroup for every open() and mknod() of a device node. b
 the OCI device rules into such a program: the rules are tried from the last to the first and the
 first match decides (so later rules override earlier ones, as successive writes to the v1
 devices.allow/devices.deny files do); no match denies. A rule matches when its type and numbers
-match and the requested access is a subset of the rule's.
+match and, for an allow rule, every requested access is in the rule; for a deny rule, any is
+(so denying "w" also refuses an open for read and write, as the v1 controller does).
 
 The program is attached without BPF_F_ALLOW_MULTI, so attaching a new one (``docker update``)
 replaces the old in one step and nothing inside the container can add programs below it. The
@@ -43,6 +44,7 @@ _MOV32_X = 0xBC    # dst = (u32) src
 _AND32_K = 0x54    # dst &= imm
 _RSH32_K = 0x74    # dst >>= imm
 _JNE_K = 0x55      # if dst != imm goto pc + off
+_JEQ_K = 0x15      # if dst == imm goto pc + off
 _MOV64_K = 0xB7    # dst = imm
 _EXIT = 0x95
 
@@ -67,27 +69,31 @@ def compile_rules(rules: list[dict[str, Any]]) -> bytes:
         allow, line = device_rule_string(rule)  # validates
         typ, nums, access = line.split(" ")
         major, minor = nums.split(":")
-        # each check is (instructions before the jump, register, value); a failed check jumps
-        # over the rest of this rule's block
-        checks: list[tuple[list[bytes], int, int]] = []
+        # each check is (instructions before the jump, jump opcode, register, value): a check
+        # that jumps skips the rest of this rule's block
+        checks: list[tuple[list[bytes], int, int, int]] = []
         if typ != "a":
-            checks.append(([], 3, DEV_BLOCK if typ == "b" else DEV_CHAR))
+            checks.append(([], _JNE_K, 3, DEV_BLOCK if typ == "b" else DEV_CHAR))
         mask = _access_mask(access)
-        if mask != 7:
-            checks.append(([_insn(_MOV32_X, 7, 4), _insn(_AND32_K, 7, imm=~mask & 7)], 7, 0))
+        if mask != 7 and allow:
+            # an allow rule covers a request only if every requested access is in the rule
+            checks.append(([_insn(_MOV32_X, 7, 4), _insn(_AND32_K, 7, imm=~mask & 7)], _JNE_K, 7, 0))
+        elif mask != 7:
+            # a deny rule hits a request that asks for any access it names (v1's semantics)
+            checks.append(([_insn(_MOV32_X, 7, 4), _insn(_AND32_K, 7, imm=mask)], _JEQ_K, 7, 0))
         if major != "*":
-            checks.append(([], 5, int(major)))
+            checks.append(([], _JNE_K, 5, int(major)))
         if minor != "*":
-            checks.append(([], 6, int(minor)))
+            checks.append(([], _JNE_K, 6, int(minor)))
         block: list[bytes] = []
-        patches: list[tuple[int, int, int]] = []  # (position, register, value)
-        for pre, reg, value in checks:
+        patches: list[tuple[int, int, int, int]] = []  # (position, opcode, register, value)
+        for pre, op, reg, value in checks:
             block += pre
-            patches.append((len(block), reg, value))
+            patches.append((len(block), op, reg, value))
             block.append(b"")  # the jump, written once the block's length is known
         block += [_insn(_MOV64_K, 0, imm=1 if allow else 0), _insn(_EXIT)]
-        for pos, reg, value in patches:
-            block[pos] = _insn(_JNE_K, reg, off=len(block) - pos - 1, imm=value)
+        for pos, op, reg, value in patches:
+            block[pos] = _insn(op, reg, off=len(block) - pos - 1, imm=value)
         prog += block
     prog += [_insn(_MOV64_K, 0, imm=0), _insn(_EXIT)]
     return b"".join(prog)
@@ -114,6 +120,9 @@ def evaluate(program: bytes, dev_type: str, major: int, minor: int, access: str)
             regs[dst] = (regs[dst] & 0xFFFFFFFF) >> imm
         elif code == _JNE_K:
             if regs[dst] != imm:
+                pc += off
+        elif code == _JEQ_K:
+            if regs[dst] == imm:
                 pc += off
         elif code == _MOV64_K:
             regs[dst] = imm

@@ -75,7 +75,10 @@ def weight_to_shares(weight: int) -> int:
     if weight == 0:
         return 0
     weight = min(max(weight, 1), 10000)
-    c = math.log10(weight) + 7.0 / 34.0
+    if weight == 1:
+        return 2
+    # ceil() maps the interval (w-1, w] to w: invert from its middle (geometric mean)
+    c = math.log10(math.sqrt(weight * (weight - 1))) + 7.0 / 34.0
     lg = (-125 + math.sqrt(125 * 125 + 4 * 612 * c)) / 2
     return min(max(int(round(2 ** lg)), 2), 262144)
 
