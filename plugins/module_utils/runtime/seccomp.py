@@ -355,7 +355,7 @@ def load_docker_profile(path_or_json: str | os.PathLike[str] | dict[str, Any], c
         data: Any = path_or_json
     else:
         text = os.fspath(path_or_json)
-        if not text.lstrip().startswith("{"):
+        if not text.lstrip().startswith(("{", "[")):
             try:
                 with open(text, encoding="utf-8") as f:
                     text = f.read()
