@@ -237,20 +237,16 @@ def _create(ctx: Context, args: argparse.Namespace) -> Any:
     return svc.create(spec)
 
 
-def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    rec = _create(ctx, args)
+def _start_attached(ctx: Context, rec: Any, interactive: bool, detach_keys: str) -> int:
+    """Launch with the attach already in place (nothing printed is missed), as docker does."""
     svc = ctx.engine.containers
-    if args.detach:
-        svc.start(rec.id)
-        ctx.out(rec.id)
-        return 0
     ctx.flush()
-    stdin = _binary(ctx.stdin) if args.interactive else None
+    stdin = _binary(ctx.stdin) if interactive else None
     try:
         if svc.prepare_start(rec.id) is None:
             raise Conflict(f"container {rec.id[:12]} is already running", id=rec.id)
         code = ctx.engine.runtime.attach(rec.id, stdin, _binary(ctx.stdout), _binary(ctx.stderr),
-                                         detach_keys=args.detach_keys, start=True)
+                                         detach_keys=detach_keys, start=True)
     except BaseException:
         svc.exit_cleanup(rec.id, removing=False)
         if rec.spec.auto_remove:
@@ -265,6 +261,15 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         with contextlib.suppress(BerthError):
             svc.remove(rec.id, force=True, volumes=True)
     return int(code)
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    rec = _create(ctx, args)
+    if args.detach:
+        ctx.engine.containers.start(rec.id)
+        ctx.out(rec.id)
+        return 0
+    return _start_attached(ctx, rec, args.interactive, args.detach_keys)
 
 
 def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
@@ -305,11 +310,13 @@ def cmd_start(ctx: Context, args: argparse.Namespace) -> int:
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             raise InvalidSpec("you cannot start and attach multiple containers at once", field="attach")
-        rec = svc.start(args.containers[0])
-        stdin = _binary(ctx.stdin) if args.interactive else None
-        code = ctx.engine.runtime.attach(rec.id, stdin, _binary(ctx.stdout), _binary(ctx.stderr),
-                                         detach_keys=args.detach_keys)
-        return 0 if code is None else int(code)
+        rec = svc.get(args.containers[0])
+        if svc.state(rec.id)["Running"]:
+            stdin = _binary(ctx.stdin) if args.interactive else None
+            code = ctx.engine.runtime.attach(rec.id, stdin, _binary(ctx.stdout), _binary(ctx.stderr),
+                                             detach_keys=args.detach_keys)
+            return 0 if code is None else int(code)
+        return _start_attached(ctx, rec, args.interactive, args.detach_keys)
     return _each(ctx, args.containers, svc.start)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import re
 from collections.abc import Iterator
@@ -145,7 +146,7 @@ class ContainerStore:
                 return
             except FileExistsError:
                 owner = self.name_owner(name)
-                if owner and owner != cid and self.config_file(owner).exists():
+                if owner and owner != cid and (self.config_file(owner).exists() or self._creating(owner)):
                     raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                                    f'"{owner}". You have to remove (or rename) that container to be able to '
                                    "reuse that name.", field="name", value=name) from None
@@ -153,10 +154,25 @@ class ContainerStore:
                     return
                 # A link left by a crash between reservation and config.json: reclaim it.
                 with fsutil.locked(self.paths.lock("container-names")):
-                    if self.name_owner(name) == owner and not (owner and self.config_file(owner).exists()):
+                    if self.name_owner(name) == owner and not (owner and (
+                            self.config_file(owner).exists() or self._creating(owner))):
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(self.names / name)
         raise Conflict(f'Conflict. The container name "/{name}" is being claimed concurrently', value=name)
+
+    def _creating(self, cid: str) -> bool:
+        """True while another process holds ``cid``'s lock (a create in progress)."""
+        try:
+            fd = os.open(self.lock_path(cid), os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def release_name(self, name: str, cid: str) -> None:
         if self.name_owner(name) == cid:

@@ -65,6 +65,13 @@ class ContainerService:
         cid = secrets.token_hex(32)
         name = spec.name or random_name(lambda n: self.store.name_owner(n) is not None)
         durable = not spec.auto_remove
+        # The container's lock is held for the whole create: a name link whose owner holds its
+        # lock is a create in progress, never a stale link to reclaim.
+        with self.store.locked(cid):
+            return self._create_locked(spec, cid, name, image, image_cfg, args, durable)
+
+    def _create_locked(self, spec: ContainerSpec, cid: str, name: str, image: Any, image_cfg: dict[str, Any],
+                       args: list[str], durable: bool) -> ContainerRecord:
         undo: list[Callable[[], Any]] = []
         try:
             self.store.reserve_name(name, cid)
