@@ -444,6 +444,18 @@ def _load_error(exc: OSError) -> RuntimeFailure:
     return RuntimeFailure(f"cannot load the seccomp filter: {exc.strerror or exc}")
 
 
+def _may_load() -> bool:
+    """The kernel's rule: no_new_privs, or CAP_SYS_ADMIN in the effective set."""
+    nnp, eff = 0, 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("NoNewPrivs:"):
+                nnp = int(line.split()[1])
+            elif line.startswith("CapEff:"):
+                eff = int(line.split()[1], 16)
+    return bool(nnp) or bool(eff >> 21 & 1)
+
+
 def apply(oci_seccomp: dict[str, Any] | None, arch: str | None = None) -> None:
     """Load ``linux.seccomp`` into the calling process (None or an empty dict: nothing)."""
     if not oci_seccomp:
@@ -453,10 +465,16 @@ def apply(oci_seccomp: dict[str, Any] | None, arch: str | None = None) -> None:
     except (ImportError, RuntimeError) as exc:
         raise RuntimeFailure(f"seccomp needs the pyseccomp package and libseccomp: {exc}") from exc
     goarch = _goarch(arch)
+    if not _may_load():
+        raise _load_error(OSError(errno.EACCES, os.strerror(errno.EACCES)))
     default_errno = oci_seccomp.get("defaultErrnoRet")
     default = _action(sc, oci_seccomp.get("defaultAction", ""), default_errno)
     filt = sc.SyscallFilter(default)
     filt.set_attr(sc.Attr.CTL_NNP, 0)  # no_new_privs is the spec's decision, not libseccomp's
+    try:
+        filt.set_attr(sc.Attr.API_SYSRAWRC, 1)  # the kernel's errno rather than ECANCELED
+    except OSError:
+        pass
     flags = oci_seccomp.get("flags") or []
     if "SECCOMP_FILTER_FLAG_LOG" in flags:
         filt.set_attr(sc.Attr.CTL_LOG, 1)
