@@ -124,8 +124,7 @@ def copy_in(src: str, rootfs: str, dest: str, follow: bool = False, archive: boo
 def tar_in(rootfs: str, dest: str, stream: BinaryIO) -> None:
     """``cp - CONTAINER:DIR``: a tar stream unpacked into an existing folder of the container."""
     with tempfile.TemporaryDirectory(prefix="berth-cp-") as tmp:
-        with tarfile.open(fileobj=stream, mode="r|*") as tf:
-            tf.extractall(tmp, filter="tar")
+        _extract_safely(stream, tmp)
         root_fd = _root_fd(rootfs)
         try:
             dest_fd = _open_dir(root_fd, dest)
@@ -138,6 +137,29 @@ def tar_in(rootfs: str, dest: str, stream: BinaryIO) -> None:
                 os.close(dest_fd)
         finally:
             os.close(root_fd)
+
+
+def _extract_safely(stream: BinaryIO, dest: str) -> None:
+    """Unpack a tar into a private folder; no entry may leave it (``..``, absolute names,
+    links planted by earlier entries). Only files, folders and symlinks are taken."""
+    from ..errors import UnsafeContent
+
+    real_dest = os.path.realpath(dest)
+    with tarfile.open(fileobj=stream, mode="r|*") as tf:
+        for m in tf:
+            name = os.path.normpath(m.name.lstrip("/"))
+            if name.startswith("..") or name == ".":
+                if name == ".":
+                    continue
+                raise UnsafeContent(f"tar entry {m.name!r} leaves the destination", path=m.name)
+            parent = os.path.realpath(os.path.join(dest, os.path.dirname(name)))
+            if parent != real_dest and not parent.startswith(real_dest + "/"):
+                raise UnsafeContent(f"tar entry {m.name!r} goes through a link out of the destination",
+                                    path=m.name)
+            if not (m.isfile() or m.isdir() or m.issym()):
+                continue
+            m.name = name
+            tf.extract(m, dest, set_attrs=True, numeric_owner=True)
 
 
 # --- out of the container -------------------------------------------------------------------
