@@ -29,9 +29,14 @@ USER_AGENT = "berth/0.1 (+python-requests)"
 def new_session(pool: int = 8) -> Any:
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
 
     s = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
+    # Registries close idle keep-alive connections: retry a request that died before any answer
+    # (idempotent methods only; a body already streamed is never sent twice).
+    retry = Retry(total=2, connect=2, read=1, status=0, other=0, redirect=0, backoff_factor=0.1,
+                  allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False, raise_on_redirect=False)
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=retry)
     s.mount("https://", adapter)
     s.mount("http://", adapter)
     s.headers["User-Agent"] = USER_AGENT

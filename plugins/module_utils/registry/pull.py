@@ -266,7 +266,7 @@ class LayerFetcher:
                     self.progress({"id": sid, "status": "Verifying Checksum"})
                     writer.commit()
                     self.progress({"id": sid, "status": "Download complete"})
-            except (requests.RequestException, _urllib3_errors()) as exc:
+            except (requests.RequestException, *_urllib3_errors()) as exc:
                 raise _TransferError(str(exc)[:200]) from exc
             except (BerthError, OSError) as exc:
                 if not stream.eof and _is_transfer_error(exc):
@@ -287,7 +287,7 @@ class _TransferError(Exception):
     pass
 
 
-def _urllib3_errors() -> type[BaseException] | tuple[type[BaseException], ...]:
+def _urllib3_errors() -> tuple[type[BaseException], ...]:
     import urllib3.exceptions as u
 
     return (u.HTTPError,)
