@@ -38,6 +38,43 @@ from typing import Any
 
 from ..errors import InvalidSpec, RuntimeFailure
 
+
+def _import_pyseccomp() -> tuple[Any, str]:
+    """pyseccomp, imported now: the launcher loads filters after sealing imports (no module can
+    be read from a file once it may see the container's files), so it cannot be lazy.
+
+    pyseccomp finds libc and libseccomp with ctypes.util.find_library, which runs ldconfig in a
+    subprocess (about 20 ms on every import); the sonames of every glibc host are tried first.
+    """
+    import ctypes.util
+
+    search = ctypes.util.find_library
+    sonames = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+
+    def find(name: str) -> str | None:
+        so = sonames.get(name)
+        if so is not None:
+            try:
+                ctypes.CDLL(so)
+                return so
+            except OSError:
+                pass
+        return search(name)
+
+    ctypes.util.find_library = find
+    try:
+        import pyseccomp
+        return pyseccomp, ""
+    except (ImportError, RuntimeError, OSError) as exc:
+        return None, str(exc)
+    finally:
+        ctypes.util.find_library = search
+
+
+_pyseccomp, _pyseccomp_error = _import_pyseccomp()
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+
 # --- the default profile: berth's table of Docker's rules -----------------------------------
 
 _ALLOWED = """
@@ -428,11 +465,9 @@ class _SockFprog(ctypes.Structure):
 
 
 def _load_classic(program: bytes) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+    if _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 
@@ -460,10 +495,9 @@ def apply(oci_seccomp: dict[str, Any] | None, arch: str | None = None) -> None:
     """Load ``linux.seccomp`` into the calling process (None or an empty dict: nothing)."""
     if not oci_seccomp:
         return
-    try:
-        import pyseccomp as sc
-    except (ImportError, RuntimeError) as exc:
-        raise RuntimeFailure(f"seccomp needs the pyseccomp package and libseccomp: {exc}") from exc
+    sc = _pyseccomp
+    if sc is None:
+        raise RuntimeFailure(f"seccomp needs the pyseccomp package and libseccomp: {_pyseccomp_error}")
     goarch = _goarch(arch)
     if not _may_load():
         raise _load_error(OSError(errno.EACCES, os.strerror(errno.EACCES)))
