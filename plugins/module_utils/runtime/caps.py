@@ -195,12 +195,24 @@ def _mask(caps: Iterable[str | int]) -> int:
     return m
 
 
+def bounding_set() -> set[int]:
+    """This process's bounding set, asked of the kernel (no /proc needed: the launcher calls this
+    inside the container, whatever is mounted there yet)."""
+    held = set()
+    for n in range(64):
+        rc = _libc.prctl(_PR_CAPBSET_READ, n, 0, 0, 0)
+        if rc < 0:
+            break  # EINVAL: past the last capability this kernel knows
+        if rc == 1:
+            held.add(n)
+    return held
+
+
 def drop_bounding(keep: Iterable[str | int]) -> None:
     """Drop every capability not in ``keep`` from the bounding set (needs CAP_SETPCAP)."""
     keep_n = _numbers(keep)
-    for n in range(last_cap() + 1):
-        if n not in keep_n and _prctl(_PR_CAPBSET_READ, n) == 1:
-            _prctl(_PR_CAPBSET_DROP, n)
+    for n in sorted(bounding_set() - keep_n):
+        _prctl(_PR_CAPBSET_DROP, n)
 
 
 def set_keepcaps(on: bool) -> None:
@@ -242,8 +254,7 @@ def apply(oci_caps: dict[str, Any] | None, uid: int = 0, gid: int | None = None,
     oci_caps = oci_caps or {}
     # A capability missing from the engine's own bounding set (a nested or restricted host)
     # cannot be granted by anyone: asking the kernel for it would only fail the start.
-    bnd = _status_masks()["bounding"]
-    held = {n for n in range(bnd.bit_length()) if bnd >> n & 1}
+    held = bounding_set()
 
     def sets(key: str) -> set[int]:
         return _numbers(oci_caps.get(key) or ()) & held

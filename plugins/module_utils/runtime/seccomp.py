@@ -409,6 +409,7 @@ def load_docker_profile(path_or_json: str | os.PathLike[str] | dict[str, Any], c
 # --- loading the filter (child side) ---------------------------------------------------------
 
 _PR_SET_SECCOMP = 22
+_PR_GET_NO_NEW_PRIVS = 39
 _SECCOMP_MODE_FILTER = 2
 _SECCOMP_RET_ERRNO = 0x00050000
 _SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -481,14 +482,16 @@ def _load_error(exc: OSError) -> RuntimeFailure:
 
 def _may_load() -> bool:
     """The kernel's rule: no_new_privs, or CAP_SYS_ADMIN in the effective set."""
-    nnp, eff = 0, 0
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("NoNewPrivs:"):
-                nnp = int(line.split()[1])
-            elif line.startswith("CapEff:"):
-                eff = int(line.split()[1], 16)
-    return bool(nnp) or bool(eff >> 21 & 1)
+    if _libc.prctl(_PR_GET_NO_NEW_PRIVS, 0, None, 0, 0) == 1:
+        return True
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> 21 & 1)
+    except OSError:
+        pass  # no /proc yet: let the kernel answer
+    return True
 
 
 def apply(oci_seccomp: dict[str, Any] | None, arch: str | None = None) -> None:
