@@ -163,6 +163,8 @@ class ContainerService:
             rootfs = str(self.engine.snapshots.mount(cid))
             rec = MountPlanner(self.engine).prepare_start(rec, rootfs)
             from .networking import NetworkAttacher
+            # Endpoints left by a monitor that died before its exit command ran.
+            rec = NetworkAttacher(self).release(rec)
             rec, dns = NetworkAttacher(self).attach(rec, undo)
             user = userdb.lookup(rootfs, ocispec.effective_user(rec.spec, rec.image_config))
             inputs = ocispec.SpecInputs(
