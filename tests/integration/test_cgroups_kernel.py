@@ -278,3 +278,12 @@ def test_v2_device_filter_is_an_ebpf_program(cgroup2_layout, cgroup_name, helper
     probe2.go()
     assert readline(probe2) == "ok ok"
     cg.destroy()
+
+
+def test_an_empty_leftover_is_replaced_without_its_old_limits(layout, cgroup_name):
+    if not layout.has_v1("pids") and not layout.has_v2("pids"):
+        pytest.skip("no pids controller")
+    Cgroup.create(layout, cgroup_name, {"pids": {"limit": 7}})   # as a crashed run would leave it
+    cg = Cgroup.create(layout, cgroup_name, {})
+    assert read(cg, "pids", "pids.max") == "max"
+    cg.destroy()

@@ -113,12 +113,14 @@ class Cgroup:
         """Make the cgroup in every hierarchy and apply ``resources`` (OCI linux.resources).
 
         A leftover empty cgroup of the same name (a container restarted after a crash) is
-        reused; one that still holds processes is a Conflict.
+        removed first, so no stale limit survives; one that still holds processes is a Conflict.
         """
         cg = cls(layout, name)
         the_plan = plan(layout, resources)  # every InvalidSpec surfaces before any mkdir
-        if cg.exists() and cg.procs():
-            raise Conflict(f"cgroup {cg.name} already exists and holds processes", cgroup=cg.name)
+        if cg.exists():
+            if cg.procs():
+                raise Conflict(f"cgroup {cg.name} already exists and holds processes", cgroup=cg.name)
+            cg.destroy()
         try:
             cg._make_dirs(the_plan)
             cg._apply(the_plan)
