@@ -14,7 +14,6 @@ takes no argument.
 """
 from __future__ import annotations
 
-import calendar
 import math
 import re
 import time
@@ -23,13 +22,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InvalidSpec
+from ..units import parse_rfc3339_ns
 from . import gotemplate
 from .gofmt import to_json
 from .gotemplate_funcs import HEADER_FUNCS
 
 __all__ = [
     "human_size", "bytes_size", "human_duration", "since", "parse_time", "format_time",
-    "format_time_ns", "short_id", "tabwrite", "Table", "render_list", "print_list",
+    "format_time_ns", "parse_time_ns", "short_id", "tabwrite", "Table", "render_list", "print_list",
     "render_inspect", "print_inspect", "display_width", "default_header",
 ]
 
@@ -87,37 +87,16 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600) // 24 // 365} years"
 
 
-_RFC3339_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _ZERO_EPOCH = -62135596800.0  # 0001-01-01T00:00:00Z, Go's zero time.Time
 
 
-def parse_time_ns(value: str) -> int:
-    """RFC 3339 (nanoseconds allowed) to integer nanoseconds since the epoch."""
-    m = _RFC3339_RE.match(value.strip()) if isinstance(value, str) else None
-    if m is None:
-        raise InvalidSpec(f"invalid time {value!r}: expected RFC 3339 such as 2024-01-02T03:04:05Z",
-                          value=value)
-    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
-    frac = (m.group(7) or "").ljust(9, "0")
-    zone = m.group(8)
-    try:
-        secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-        time.struct_time((y, mo, d, h, mi, s, 0, 1, 0))
-        if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60 and s < 61):
-            raise ValueError
-    except (ValueError, OverflowError):
-        raise InvalidSpec(f"invalid time {value!r}: out of range", value=value) from None
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        secs -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return secs * 1_000_000_000 + int(frac)
+parse_time_ns = parse_rfc3339_ns
 
 
 def parse_time(value: str) -> float:
     """RFC 3339 to seconds since the epoch (float)."""
-    return parse_time_ns(value) / 1e9
+    return parse_rfc3339_ns(value) / 1e9
 
 
 def format_time_ns(ns: int) -> str:
