@@ -227,10 +227,10 @@ def _goarch(arch: str | None) -> str:
         for go, scmp in _GOARCH_TO_SCMP.items():
             if scmp == name:
                 return go
-    go = _MACHINE_TO_GOARCH.get(name.lower())
-    if go is None:
+    found = _MACHINE_TO_GOARCH.get(name.lower())
+    if found is None:
         raise InvalidSpec(f"seccomp: unknown architecture {name!r}", field="arch", value=name)
-    return go
+    return found
 
 
 def _kernel_version(release: str) -> tuple[int, int]:
@@ -261,7 +261,7 @@ def _filter(cond: Any, where: str) -> dict[str, Any]:
     unknown = set(cond) - {"caps", "arches", "minKernel"}
     if unknown:
         raise _fail(where, f"unknown field(s) {', '.join(sorted(unknown))}", sorted(unknown))
-    out = {"caps": _str_list(cond.get("caps"), f"{where}.caps"),
+    out: dict[str, Any] = {"caps": _str_list(cond.get("caps"), f"{where}.caps"),
            "arches": _str_list(cond.get("arches"), f"{where}.arches")}
     mk = cond.get("minKernel")
     if mk is not None:
@@ -327,7 +327,7 @@ def convert_docker_profile(profile: Any, caps: list[str] | None = None, arch: st
     for i, entry in enumerate(arch_map):
         if not isinstance(entry, dict) or not isinstance(entry.get("architecture"), str):
             raise _fail(f"archMap[{i}]", f"expected {{architecture, subArchitectures}}, got {entry!r}", entry)
-        if entry["architecture"] == native:
+        if native is not None and entry["architecture"] == native:
             arches = [native] + _str_list(entry.get("subArchitectures"), f"archMap[{i}].subArchitectures")
     for i, a in enumerate(arches):
         if a not in ARCHES:

@@ -163,9 +163,9 @@ def docker_resources(hc: dict[str, Any], swap_accounting: bool | None = None,
         if v:
             cpu[oci] = v
     for key, oci in (("CpusetCpus", "cpus"), ("CpusetMems", "mems")):
-        v = hc.get(key)
-        if v:
-            cpu[oci] = v
+        cpuset = hc.get(key)
+        if cpuset:
+            cpu[oci] = cpuset
     if cpu:
         res["cpu"] = cpu
 
