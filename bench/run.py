@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""`berth run --rm IMAGE true` against `docker run --rm`, `podman run --rm` and the floor.
+
+The floor is `unshare --fork --pid --mount --uts --ipc --net chroot ROOTFS /bin/true`: new
+namespaces and an exec, with no image, no overlay, no cgroup, no network and no bookkeeping.
+Every engine runs the same busybox-static rootfs, imported as a one-layer image. Runs are
+interleaved (one of each per round) and repeated; the medians are printed with their ratios.
+
+Peers are measured when their engine answers: Docker through --docker-host (a dockerd that
+`--start-dockerd` starts on a private socket and data root, and stops at the end), podman when
+the command exists (with --podman-conf, a containers.conf choosing runc and default ulimits,
+which podman needs on these machines).
+
+    .venv/bin/python bench/run.py [--rounds 20] [--start-dockerd] [--network bridge|none]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUSYBOX = "/bin/busybox"
+PODMAN_CONF = """[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+def make_rootfs(dest: Path) -> Path:
+    for d in ("bin", "etc", "tmp", "root", "proc", "sys", "dev"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, dest / "bin/busybox")
+    for applet in ("sh", "true", "echo"):
+        (dest / "bin" / applet).symlink_to("busybox")
+    (dest / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (dest / "etc/group").write_text("root:x:0:\n")
+    return dest
+
+
+def tar_of(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for entry in sorted(folder.rglob("*")):
+            tf.add(entry, arcname=str(entry.relative_to(folder)), recursive=False)
+    return buf.getvalue()
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.decode()[-400:]}")
+    return dt
+
+
+class Dockerd:
+    """A private dockerd for the comparison: its own socket, data root and exec root."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.sock = base / "docker.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        log = open(self.base / "dockerd.log", "wb")
+        self.proc = subprocess.Popen(
+            ["dockerd", "-H", f"unix://{self.sock}", "--data-root", str(self.base / "data"),
+             "--exec-root", str(self.base / "exec"), "--pidfile", str(self.base / "dockerd.pid")],
+            stdout=log, stderr=log)
+        host = f"unix://{self.sock}"
+        for _ in range(300):
+            if subprocess.run(["docker", "-H", host, "version"], capture_output=True).returncode == 0:
+                return host
+            time.sleep(0.1)
+        raise RuntimeError(f"dockerd did not start; see {self.base / 'dockerd.log'}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--network", default="bridge", choices=("bridge", "none"),
+                    help="network mode for every engine (docker's default is bridge)")
+    ap.add_argument("--docker-host", help="a running dockerd to compare with (unix://...)")
+    ap.add_argument("--start-dockerd", action="store_true", help="start a private dockerd for the run")
+    ap.add_argument("--no-podman", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench/run.py runs as root", file=sys.stderr)
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="berth-bench-run-"))
+    dockerd = None
+    env = dict(os.environ, BERTH_ROOT=str(work / "berth-root"), BERTH_RUN=str(work / "berth-run"))
+    # A normal install caches bytecode; some shells here disable it, which would time the
+    # compiler instead of berth.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        rootfs = make_rootfs(work / "rootfs")
+        tar_path = work / "rootfs.tar"
+        tar_path.write_bytes(tar_of(rootfs))
+        berth = str(REPO / ".venv/bin/berth")
+        subprocess.run([berth, "import", str(tar_path), "bench-busybox:latest"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        net = ["--network", args.network]
+        cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "berth": ([berth, "run", "--rm", *net, "bench-busybox", "true"], env),
+            "floor": (["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", str(rootfs),
+                       "/bin/true"], None),
+        }
+        host = args.docker_host
+        if args.start_dockerd and shutil.which("dockerd"):
+            dockerd = Dockerd(work / "docker")
+            dockerd.base.mkdir()
+            host = dockerd.start()
+        if host and shutil.which("docker"):
+            subprocess.run(["docker", "-H", host, "import", str(tar_path), "bench-busybox:latest"], check=True,
+                           stdout=subprocess.DEVNULL)
+            cmds["docker"] = (["docker", "-H", host, "run", "--rm", *net, "bench-busybox", "true"], None)
+        if not args.no_podman and shutil.which("podman"):
+            conf = work / "containers.conf"
+            conf.write_text(PODMAN_CONF)
+            penv = dict(os.environ, CONTAINERS_CONF=str(conf))
+            proot = ["--root", str(work / "podman-root"), "--runroot", str(work / "podman-run")]
+            subprocess.run(["podman", *proot, "import", str(tar_path), "bench-busybox:latest"], env=penv,
+                           check=True, stdout=subprocess.DEVNULL)
+            cmds["podman"] = (["podman", *proot, "run", "--rm", *net, "bench-busybox", "true"], penv)
+        for argv, e in cmds.values():  # warm caches (bytecode, images, the monitor server)
+            timed(argv, e)
+        times: dict[str, list[float]] = {k: [] for k in cmds}
+        for _ in range(args.rounds):
+            for name, (argv, e) in cmds.items():
+                times[name].append(timed(argv, e))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"run --rm IMAGE true, network {args.network}, {args.rounds} interleaved rounds, "
+              f"{os.cpu_count()} CPUs")
+        print(f"{'engine':<8} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'vs berth':>9}")
+        for k in cmds:
+            print(f"{k:<8} {med[k] * 1000:>10.1f} {min(times[k]) * 1000:>8.1f} {max(times[k]) * 1000:>8.1f} "
+                  f"{med[k] / med['berth']:>8.2f}x")
+        if "docker" in med:
+            ratio = med["berth"] / med["docker"]
+            print(f"berth / docker = {ratio:.2f} (target <= 0.50: {'met' if ratio <= 0.5 else 'not met'})")
+        print(f"berth / floor = {med['berth'] / med['floor']:.1f}")
+    finally:
+        # berth's monitor server and anything its root made (bridges, namespaces, cgroups).
+        subprocess.run([str(REPO / ".venv/bin/python"), "-c",
+                        "import sys; from ansible_collections.berth.engine.plugins.module_utils.paths import Paths;"
+                        "from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all;"
+                        "from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all;"
+                        "p = Paths.from_env(sys.argv[1], sys.argv[2]); stop_all(p); release_all(p)",
+                        env["BERTH_ROOT"], env["BERTH_RUN"]], capture_output=True)
+        subprocess.run(["umount", "-R", "-l", env["BERTH_ROOT"]], capture_output=True)
+        if dockerd is not None:
+            dockerd.stop()
+        subprocess.run(["umount", "-R", "-l", str(work / "podman-root")], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
