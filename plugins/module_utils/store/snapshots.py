@@ -110,13 +110,16 @@ class Snapshotter:
 
     def unpack(self, chain_id: str | None, parent_chain_id: str | None, fileobj: BinaryIO,
                expected_diff_id: str | None = None, verify: Callable[[], Any] | None = None,
-               limits: Limits = DEFAULT_LIMITS) -> str:
+               limits: Limits = DEFAULT_LIMITS, parent_ready: Callable[[], Any] | None = None) -> str:
         """Unpack one layer on top of ``parent_chain_id``; returns its diff_id.
 
         ``chain_id`` may be None when the diff_id is not known beforehand (imports); it is then
         computed. ``verify`` runs after the content was checked and before the layer appears
-        (the registry client commits the compressed blob there)."""
-        if parent_chain_id is not None and not self.has_layer(parent_chain_id):
+        (the registry client commits the compressed blob there). With ``parent_ready`` the
+        parent may still be on its way: a layer's own files do not depend on its parent, so
+        they are extracted first and ``parent_ready()`` waits for the parent just before the
+        layer is installed (a pull unpacks its layers in parallel this way)."""
+        if parent_ready is None and parent_chain_id is not None and not self.has_layer(parent_chain_id):
             raise NotFound(f"parent layer {parent_chain_id} is not unpacked", chain_id=parent_chain_id)
         if chain_id is not None and self.has_layer(chain_id):
             diff_id = self.layer_meta(chain_id)["diff_id"]
@@ -146,6 +149,10 @@ class Snapshotter:
                                      f"not {chain_id}", expected=chain_id, digest=want)
             if verify is not None:
                 verify()
+            if parent_ready is not None:
+                parent_ready()
+                if parent_chain_id is not None and not self.has_layer(parent_chain_id):
+                    raise NotFound(f"parent layer {parent_chain_id} is not unpacked", chain_id=parent_chain_id)
             self._install(tmp, want, parent_chain_id, info.diff_id, info.size, info.max_mtime)
         finally:
             remove_tree(tmp)
