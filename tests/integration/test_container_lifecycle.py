@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 
 import pytest
 from ansible_collections.berth.engine.plugins.module_utils.containers.spec import ContainerSpec
@@ -33,11 +34,19 @@ def test_run_attached_prints_output_and_returns_its_code(cengine):
 
 
 def test_run_rm_leaves_nothing(cengine):
-    cp = run_cli(cengine, "run", "--rm", "busybox", "true")
+    cp = run_cli(cengine, "run", "--rm", "--name", "gone", "busybox", "true")
     assert cp.returncode == 0, cp.stderr
     assert out(run_cli(cengine, "ps", "-aq")) == ""
+    # the name is free at once; the rootfs and the rest go in the monitor's exit command
+    cp = run_cli(cengine, "run", "--rm", "--name", "gone", "-v", "/anon", "busybox", "true")
+    assert cp.returncode == 0, cp.stderr
+    for _ in range(400):
+        if not cengine.containers.store.ids() and not cengine.snapshots.list_active():
+            break
+        time.sleep(0.05)
     assert cengine.containers.store.ids() == []
     assert cengine.snapshots.list_active() == []
+    assert cengine.volumes.list() == [] if hasattr(cengine.volumes, "list") else True
 
 
 def test_command_not_found_and_not_invokable(cengine):

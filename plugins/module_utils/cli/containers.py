@@ -256,8 +256,9 @@ def _start_attached(ctx: Context, rec: Any, interactive: bool, detach_keys: str)
     if code is None:
         return 0
     if rec.spec.auto_remove:
-        # The monitor's exit command removes it too; doing it here means that when `run --rm`
-        # returns, the container is gone, as with docker.
+        # The monitor's exit command removes it too; doing it here, in a process that has
+        # everything imported already, means that when `run --rm` returns the container is
+        # gone, as with docker, and costs less than the exit command would.
         with contextlib.suppress(BerthError):
             svc.remove(rec.id, force=True, volumes=True)
     return int(code)

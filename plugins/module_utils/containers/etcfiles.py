@@ -5,7 +5,6 @@ whose /etc/hosts is a symlink or a FIFO never makes the engine write inside the 
 """
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 HOSTS_BASE = ("127.0.0.1\tlocalhost\n"
@@ -34,6 +33,8 @@ def hosts_file(hostname: str, ips: Iterable[str] = (), extra_hosts: Iterable[str
 
 
 def _is_local(ns: str) -> bool:
+    import ipaddress
+
     try:
         return ipaddress.ip_address(ns.split("%")[0]).is_loopback
     except ValueError:

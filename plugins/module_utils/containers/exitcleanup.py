@@ -19,9 +19,11 @@ def command(paths: Paths, cid: str) -> list[str]:
     # The monitor outlives the command that started it: run from the engine's stable copy.
     _digest, base = install.ensure_engine_copy(paths)
     root = str(base)
-    code = (f"import sys; sys.path.insert(0, {root!r}); "
-            f"from {_PACKAGE}.exitcleanup import main; main()")
-    return [sys.executable, "-s", "-c", code, str(paths.root), str(paths.run), cid]
+    # Most often the command that ran the container has removed it already: then this costs
+    # one interpreter start and a stat, not the engine's imports.
+    code = (f"import os, sys\nif os.path.exists(os.path.join(sys.argv[1], 'containers', sys.argv[3], "
+            f"'config.json')):\n sys.path[:0] = [{root!r}]\n sys.path.extend({install.site_paths()!r})\n from {_PACKAGE}.exitcleanup import main; main()")
+    return [sys.executable, "-s", "-S", "-c", code, str(paths.root), str(paths.run), cid]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,8 +6,6 @@ raises InvalidSpec naming the flag and the value it could not read.
 """
 from __future__ import annotations
 
-import csv
-import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -117,6 +115,7 @@ def parse_publish(value: str) -> list[PortBinding]:
     else:
         raise _bad(flag, value, "expected [ip:][hostPort:]containerPort[/protocol]")
     if host_ip:
+        import ipaddress
         try:
             ipaddress.ip_address(host_ip)
         except ValueError:
@@ -189,6 +188,8 @@ def _bool_opt(flag: str, value: str, key: str, text: str | None) -> bool:
 
 def parse_mount(value: str) -> MountSpec:
     """``--mount type=bind,source=/a,target=/b,readonly`` (CSV, quotes allowed)."""
+    import csv
+
     flag = "--mount"
     try:
         fields = next(csv.reader([value]))
@@ -369,6 +370,7 @@ def parse_add_host(value: str) -> str:
     if not name or not ip:
         raise _bad("--add-host", value, "expected HOST:IP")
     if ip != "host-gateway":
+        import ipaddress
         try:
             ipaddress.ip_address(ip)
         except ValueError:
