@@ -177,3 +177,29 @@ def test_prune_and_ambiguous_lookup(cengine):
     assert out(run_cli(cengine, "ps", "-aq", "--no-trunc")).split() == [keep]
     cp = run_cli(cengine, "container", "inspect", "zzz-none")
     assert cp.returncode != 0 and b"No such container: zzz-none" in cp.stderr
+
+
+def test_ensure_is_idempotent_and_updates_in_place(cengine):
+    svc = cengine.containers
+    spec = ContainerSpec(image="busybox", name="conv", command=("sleep", "60"), env=("A=1",))
+    first = svc.ensure("conv", spec, "started")
+    assert first.changed and first.actions == ("create", "start")
+    cid = first.after["id"]
+    again = svc.ensure("conv", spec, "started")
+    assert not again.changed
+    # check mode: reports, touches nothing
+    changed_env = ContainerSpec(image="busybox", name="conv", command=("sleep", "60"), env=("A=2",))
+    dry = svc.ensure("conv", changed_env, "started", apply=False)
+    assert dry.changed and "differs: env" in dry.actions
+    assert svc.get("conv").spec.env == ("A=1",)
+    # resources change in place: same container, new limit
+    from dataclasses import replace
+    bigger = replace(spec, resources=replace(spec.resources, memory=96 << 20))
+    upd = svc.ensure("conv", bigger, "started")
+    assert upd.actions[0] == "update" and upd.after["id"] == cid
+    assert cengine.runtime.stats(cid)["memory"]["limit"] == 96 << 20
+    # any other change re-creates
+    rec = svc.ensure("conv", replace(changed_env, resources=bigger.resources), "started")
+    assert rec.actions[:2] == ("remove", "create") and rec.after["id"] != cid
+    assert svc.ensure("conv", None, "absent").changed
+    assert out(run_cli(cengine, "ps", "-aq")) == ""

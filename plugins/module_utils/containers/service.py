@@ -328,15 +328,22 @@ class ContainerService:
         return cid
 
     def update(self, ref: str, resources: Resources | None = None,
-               restart_policy: RestartPolicy | None = None, apply: bool = True) -> Change:
-        """Change resources and the restart policy in place; running containers get new limits."""
+               restart_policy: RestartPolicy | None = None, apply: bool = True,
+               replace_resources: bool = False) -> Change:
+        """Change resources and the restart policy in place; running containers get new limits.
+
+        `berth update` merges the flags given into the stored resources; the module's ensure
+        sets them exactly (``replace_resources``)."""
         from dataclasses import replace
 
         cid = self.resolve(ref)
         with self.store.locked(cid):
             rec = self.store.read(cid)
             spec = rec.spec
-            new_res = spec.resources.merged(resources) if resources is not None else spec.resources
+            if resources is None:
+                new_res = spec.resources
+            else:
+                new_res = resources if replace_resources else spec.resources.merged(resources)
             new_spec = replace(spec, resources=Resources.from_dict(new_res.to_dict()),
                                restart_policy=restart_policy or spec.restart_policy)
             if new_spec.auto_remove and new_spec.restart_policy.name != "no":
@@ -365,6 +372,12 @@ class ContainerService:
         opts["restart"] = {"name": rec.spec.restart_policy.name,
                            "max_retries": rec.spec.restart_policy.max_retries}
         fsutil.write_json(path, opts, durable=False)
+
+    def ensure(self, name: str, spec: ContainerSpec | None, state: str = "started", apply: bool = True,
+               recreate: bool = False, ignore: tuple[str, ...] = ()) -> Change:
+        """The module's idempotent entry point (see containers/ensure.py)."""
+        from .ensure import ensure
+        return ensure(self, name, spec, state, apply=apply, recreate=recreate, ignore=ignore)
 
     # --- queries --------------------------------------------------------------------------
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None,

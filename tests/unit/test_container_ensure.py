@@ -1,0 +1,63 @@
+"""plan_container: what the module would do, from the stored spec and the desired one."""
+from __future__ import annotations
+
+import pytest
+from ansible_collections.berth.engine.plugins.module_utils.containers.ensure import diff_specs, plan_container
+from ansible_collections.berth.engine.plugins.module_utils.containers.records import ContainerRecord
+from ansible_collections.berth.engine.plugins.module_utils.containers.spec import (
+    ContainerSpec,
+    Resources,
+    RestartPolicy,
+)
+from ansible_collections.berth.engine.plugins.module_utils.errors import InvalidSpec
+
+BASE = ContainerSpec(image="busybox", name="web", command=("sleep", "1000"), env=("A=1",))
+
+
+def rec(spec=BASE, image_id="sha256:" + "1" * 64):
+    return ContainerRecord(id="a" * 64, name="web", created="2026-11-23T00:00:00Z", spec=spec, image_id=image_id,
+                           image_name=spec.image, image_config={"Cmd": ["sh"], "Env": ["PATH=/bin"]})
+
+
+def test_same_spec_is_no_change():
+    plan = plan_container(rec(), "running", BASE, "started", "sha256:" + "1" * 64)
+    assert plan.actions == () and not plan.changed
+
+
+def test_missing_container_is_created_and_started():
+    assert plan_container(None, None, BASE, "started").actions == ("create", "start")
+    assert plan_container(None, None, BASE, "present").actions == ("create",)
+    assert plan_container(None, None, None, "absent").actions == ()
+
+
+def test_env_change_recreates():
+    new = ContainerSpec(image="busybox", name="web", command=("sleep", "1000"), env=("A=2",))
+    plan = plan_container(rec(), "running", new, "started")
+    assert plan.actions == ("remove", "create", "start") and plan.differences == ("env",)
+
+
+def test_resources_and_restart_policy_update_in_place():
+    new = ContainerSpec(image="busybox", name="web", command=("sleep", "1000"), env=("A=1",),
+                        resources=Resources(memory=64 << 20), restart_policy=RestartPolicy("always"))
+    plan = plan_container(rec(), "running", new, "started")
+    assert plan.actions == ("update",)
+    assert set(plan.differences) == {"resources", "restart_policy"}
+
+
+def test_image_id_change_recreates_and_ignore_skips_fields():
+    plan = plan_container(rec(), "running", BASE, "started", "sha256:" + "2" * 64)
+    assert plan.actions == ("remove", "create", "start") and plan.differences == ("image",)
+    new = ContainerSpec(image="busybox", name="web", command=("sleep", "1000"), env=("A=2",))
+    assert plan_container(rec(), "running", new, "started", ignore=("env",)).actions == ()
+    assert diff_specs(BASE, new) == ["env"]
+
+
+def test_states():
+    assert plan_container(rec(), "running", BASE, "stopped").actions == ("stop",)
+    assert plan_container(rec(), "exited", BASE, "stopped").actions == ()
+    assert plan_container(rec(), "exited", BASE, "started").actions == ("start",)
+    assert plan_container(rec(), "running", BASE, "restarted").actions == ("restart",)
+    assert plan_container(rec(), "running", None, "absent").actions == ("remove",)
+    assert plan_container(rec(), "running", BASE, "started", recreate=True).actions == ("remove", "create", "start")
+    with pytest.raises(InvalidSpec, match="invalid state"):
+        plan_container(None, None, BASE, "sleeping")
