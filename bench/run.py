@@ -143,7 +143,7 @@ def main() -> int:
             penv = dict(os.environ, CONTAINERS_CONF=str(conf))
             proot = ["--root", str(work / "podman-root"), "--runroot", str(work / "podman-run")]
             subprocess.run(["podman", *proot, "import", str(tar_path), "bench-busybox:latest"], env=penv,
-                           check=True, stdout=subprocess.DEVNULL)
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cmds["podman"] = (["podman", *proot, "run", "--rm", *net, "bench-busybox", "true"], penv)
         for argv, e in cmds.values():  # warm caches (bytecode, images, the monitor server)
             timed(argv, e)
