@@ -1,8 +1,8 @@
 """Pulling an image: manifest negotiation, platform choice, parallel verified layer downloads.
 
 Each layer streams from the registry into a resumable content-store writer (hashed on the way)
-and, when its parent layer is ready, straight into the snapshotter as well, so download and
-unpack overlap. The blob is committed only when its digest and size check out; the layer is
+and straight into the snapshotter as well, so downloads and unpacks of all layers overlap; a
+layer is installed only once its parent is. The blob is committed only when its digest and size check out; the layer is
 renamed in only after that. A pull killed at any moment leaves partial ingests (resumed with
 Range next time) and temp folders (cleaned by the store), never a wrong blob or layer.
 """
@@ -32,7 +32,7 @@ from .manifest import (
 )
 
 Progress = Callable[[dict[str, Any]], None]
-DOWNLOAD_WORKERS = 4
+DOWNLOAD_WORKERS = 5
 READ_CHUNK = 1 << 20
 RETRIES = 3
 CONFLICT_WAIT = 600.0
@@ -169,10 +169,10 @@ class LayerFetcher:
         if not self.content.has(d.digest):
             streamed = self._download(d, sid, chain, parent, diff_id, parent_done, unpacked)
         if snap is not None and not streamed and not snap.has_layer(chain):
-            self._wait(parent_done)
             self.progress({"id": sid, "status": "Extracting", "current": 0, "total": d.size})
             with self.content.open(d.digest) as f:
-                snap.unpack(chain, parent, f, expected_diff_id=diff_id)
+                snap.unpack(chain, parent, f, expected_diff_id=diff_id,
+                            parent_ready=lambda: self._wait(parent_done))
         self.progress({"id": sid, "status": "Pull complete"})
         done.set()
 
@@ -252,15 +252,16 @@ class LayerFetcher:
 
             stream = _Stream(resp, writer, on_bytes)
             snap = self.snapshots
-            # Unpack while downloading only from the start of the blob, once the parent exists.
-            live = (snap is not None and not unpacked and writer.offset == 0
-                    and (parent_done is None or parent_done.is_set()))
+            # Unpack while downloading (from the start of the blob only); the snapshotter waits
+            # for the parent layer just before it installs this one.
+            live = snap is not None and not unpacked and writer.offset == 0
             try:
                 if live:
                     def verify() -> None:
                         stream.drain()
                         writer.commit()
-                    snap.unpack(chain, parent, stream, expected_diff_id=diff_id, verify=verify)
+                    snap.unpack(chain, parent, stream, expected_diff_id=diff_id, verify=verify,
+                                parent_ready=lambda: self._wait(parent_done))
                 else:
                     stream.drain()
                     self.progress({"id": sid, "status": "Verifying Checksum"})
