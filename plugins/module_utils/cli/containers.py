@@ -223,17 +223,18 @@ def _binary(stream: Any) -> Any:
 def _create(ctx: Context, args: argparse.Namespace) -> Any:
     spec = spec_from_args(args)
     svc = ctx.engine.containers
+    if args.pull == "always":
+        ctx.engine.registry.pull(spec.image, platform=args.platform)
+        return svc.create(spec)
     try:
         return svc.create(spec)
-    except NotFound as exc:
-        if args.pull == "never" or "image" not in str(exc).lower():
+    except NotFound:
+        # a missing volume or container (--volumes-from) is not a reason to pull
+        if args.pull == "never" or ctx.engine.images.exists(spec.image):
             raise
     # Docker pulls a missing image on create and run.
     ctx.err(f"Unable to find image '{spec.image}' locally")
-    pull = getattr(ctx.engine.registry, "pull", None)
-    if pull is None:
-        raise NotFound(f"Unable to find image '{spec.image}' locally", image=spec.image)
-    pull(spec.image)
+    ctx.engine.registry.pull(spec.image, platform=args.platform)
     return svc.create(spec)
 
 
