@@ -1,4 +1,5 @@
 """Push and pull against Debian's reference registry, into and out of real berth stores."""
+import json
 import tempfile
 
 import pytest
@@ -182,3 +183,19 @@ def test_ensure_pulled_is_idempotent(registry, engine, docker_config):  # noqa: 
 def test_not_found_locally_for_push(registry, engine, docker_config):  # noqa: F811
     with pytest.raises(NotFound):
         engine.registry.push(f"{registry.host}/absent/image:1")
+
+
+def test_docker_hub_names_pull_through_configured_mirrors(registry, engine, tmp_path, docker_config):  # noqa: F811
+    from tests.fixtures.registry import RegistryServer
+    empty = RegistryServer(tmp_path / "empty-mirror").start()
+    try:
+        img = push_image(registry, "library/mirrored", "1", [{"m": b"from the mirror"}])
+        engine.paths.root.mkdir(parents=True, exist_ok=True)
+        engine.paths.config_file.write_text(json.dumps({"registry-mirrors": [empty.url, registry.url]}))
+        seen = []
+        rec = engine.registry.pull("mirrored:1", progress=seen.append)
+        assert rec.id == img.config_digest
+        assert "docker.io/library/mirrored:1" in rec.repo_tags
+        assert "Status: Downloaded newer image for mirrored:1" in [e["status"] for e in seen]
+    finally:
+        empty.stop()

@@ -65,18 +65,17 @@ class RegistryService:
         host = ep.url.split("://", 1)[1] if ep.mirror else ep.host
         return self.credentials.get(host)
 
-    def connect(self, host: str, mirrors: bool = False, creds: Credentials | None = None) -> list[RegistryClient]:
-        """Clients for ``host``'s reachable endpoints, mirrors first when asked.
+    def connect(self, host: str, creds: Credentials | None = None) -> RegistryClient:
+        """A client for ``host`` itself (never a mirror), on the first endpoint that answers.
 
         An insecure host is tried over HTTPS (unverified) and then plain HTTP, as Docker does.
         """
-        eps = [e for e in self.config.endpoints(host, self.paths) if mirrors or not e.mirror]
-        out: list[RegistryClient] = []
+        eps = [e for e in self.config.endpoints(host, self.paths) if not e.mirror]
+        return self._first_reachable(eps, host, creds)
+
+    def _first_reachable(self, eps: list[Endpoint], host: str, creds: Credentials | None = None) -> RegistryClient:
         last: BerthError | None = None
-        upstream_found = False
         for ep in eps:
-            if upstream_found and not ep.mirror:
-                break
             c = self._client(ep, creds)
             try:
                 c.ping()
@@ -86,12 +85,13 @@ class RegistryService:
                 if exc.status is None:   # unreachable or TLS failure: try the next endpoint
                     last = exc
                     continue
-            out.append(c)
-            if not ep.mirror:
-                upstream_found = True
-        if not out:
-            raise last or RegistryError(f"cannot reach registry {host}", host=host)
-        return out
+            return c
+        raise last or RegistryError(f"cannot reach registry {host}", host=host)
+
+    def _pull_sources(self, host: str) -> list[list[Endpoint]]:
+        """Endpoint groups to pull from, in order: each mirror, then the registry itself."""
+        eps = self.config.endpoints(host, self.paths)
+        return [[e] for e in eps if e.mirror] + [[e for e in eps if not e.mirror]]
 
     # --- pull ------------------------------------------------------------------------------
     def pull(self, ref: str, platform: str | None = None, progress: Progress | None = None) -> Any:
@@ -103,18 +103,16 @@ class RegistryService:
             emit({"id": r.tag, "status": f"Pulling from {r.path}"})
         elif r.digest:
             emit({"id": r.digest[7:19], "status": f"Pulling from {r.path}"})
-        clients = self.connect(r.domain, mirrors=True)
-        errors: list[BerthError] = []
-        for c in clients:
+        for group in self._pull_sources(r.domain):
+            mirror = group[0].mirror
             try:
+                c = self._first_reachable(group, r.domain)
                 record, digest = self._pull_from(c, r, plat, emit)
                 break
             except (RegistryError, NotFound) as exc:
-                errors.append(exc)
-                if not c.endpoint.mirror:
+                # A mirror that fails or lacks the image is skipped: the upstream has the last word.
+                if not mirror:
                     raise self._pull_error(r, exc) from exc
-        else:  # pragma: no cover - the upstream is always last and raises above
-            raise self._pull_error(r, errors[-1])
         emit({"status": f"Digest: {digest}"})
         if before == record.id:
             emit({"status": f"Status: Image is up to date for {r.familiar}"})
@@ -171,7 +169,7 @@ class RegistryService:
 
         r = parse(ref)
         record = self.images.get(str(r))
-        c = self.connect(r.domain)[0]
+        c = self.connect(r.domain)
         pusher = Pusher(c, r, self.content, progress or (lambda _e: None), self.chunk_size,
                         self._sources())
         digest = pusher.push(record)
@@ -181,7 +179,7 @@ class RegistryService:
     def remote_digest(self, ref: str) -> str | None:
         """The digest a reference names on its registry now, or None when it has none."""
         r = parse(ref)
-        c = self.connect(r.domain, mirrors=False)[0]
+        c = self.connect(r.domain)
         try:
             return c.head_manifest(r.path, r.digest or r.tag or "latest", ACCEPT)
         except NotFoundRemote:
@@ -215,9 +213,9 @@ class RegistryService:
         if not username or not password:
             raise Unauthorized("login needs a username and a password", status=None, field="username")
         creds = Credentials(username, password)
-        clients = self.connect(host, creds=creds)
+        client = self.connect(host, creds=creds)
         try:
-            clients[0].ping(authenticate=True)
+            client.ping(authenticate=True)
         except Unauthorized as exc:
             raise Unauthorized(f"login to {host} failed: {exc}", status=exc.status) from exc
         (store or self.credentials).store(host, creds)
