@@ -36,6 +36,40 @@ class Missing:
 MISSING = Missing()
 
 
+class NilMap(dict):  # type: ignore[type-arg]
+    """A nil Go map: prints "map[]", has no keys, marshals to null."""
+
+
+class NilList(list):  # type: ignore[type-arg]
+    """A nil Go slice: prints "[]", is empty, marshals to null."""
+
+
+# Docker's inspect structs hold these as maps or slices; a null in the JSON is a nil one, which
+# Go prints as map[] or [] (``{{.Config.Labels}}`` of an unlabelled image prints "map[]").
+NIL_MAP_FIELDS = frozenset({
+    "Labels", "Options", "Volumes", "ExposedPorts", "PortBindings", "Ports", "Networks", "Tmpfs",
+    "Sysctls", "StorageOpt", "DriverOpts", "Data", "Containers", "AuxiliaryAddresses", "Aux",
+    "Annotations", "IPAMOptions",
+})
+NIL_LIST_FIELDS = frozenset({
+    "Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "Args", "Aliases", "Links", "DNSNames", "Mounts",
+    "Binds", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "CapAdd", "CapDrop", "SecurityOpt",
+    "Devices", "DeviceRequests", "DeviceCgroupRules", "GroupAdd", "VolumesFrom", "Ulimits",
+    "MaskedPaths", "ReadonlyPaths", "RepoTags", "RepoDigests", "Layers", "ConsoleSize",
+    "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps", "Test", "Log", "Warnings",
+})
+
+
+def typed_nil(field: str) -> Any:
+    """What a null under ``field`` stands for in Docker's Go structs."""
+    if field in NIL_MAP_FIELDS:
+        return NilMap()
+    if field in NIL_LIST_FIELDS:
+        return NilList()
+    return None
+
+
 def type_name(v: Any) -> str:
     """The Go type a Python value stands for, as Go's error messages print it."""
     if v is None or v is MISSING:
@@ -174,6 +208,9 @@ def format_value(v: Any, plus: bool = False) -> str:
         return str(v)
     if isinstance(v, float):
         return format_float(v)
+    if isinstance(v, complex):
+        im = format_float(v.imag)
+        return f"({format_float(v.real)}{'' if im[0] in '+-' else '+'}{im}i)"
     if isinstance(v, (bytes, bytearray)):
         return "[" + " ".join(str(b) for b in v) + "]"
     if isinstance(v, Mapping):
@@ -219,13 +256,17 @@ class _Spec:
         self.prec = prec
         self.verb = verb
 
-    def pad(self, s: str, numeric: bool = False) -> str:
+    def pad(self, s: str, mode: str = "str") -> str:
+        """Pad to the width: mode "num" zero-fills after the sign, "str" zero-fills in front
+        (Go does that for strings too), "space" never zero-fills (an int with a precision)."""
         if self.width is None or len(s) >= self.width:
             return s
         fill = self.width - len(s)
         if self.minus:
             return s + " " * fill
-        if self.zero and numeric:
+        if self.zero and mode == "str":
+            return "0" * fill + s
+        if self.zero and mode == "num":
             sign = s[0] if s[:1] in ("-", "+", " ") else ""
             body = s[len(sign):]
             prefix = ""
@@ -275,11 +316,13 @@ def _fmt_int(n: int, spec: _Spec) -> str:
         prefix = "0x" if verb == "x" else "0X"
     elif spec.sharp and verb == "b":
         prefix = "0b"
-    return spec.pad(_sign(n, spec) + prefix + digits, numeric=spec.prec is None)
+    return spec.pad(_sign(n, spec) + prefix + digits, "num" if spec.prec is None else "space")
 
 
 def _fmt_float(f: float, spec: _Spec) -> str:
     verb = spec.verb
+    if verb in "xX" and math.isfinite(f):
+        return spec.pad(_sign(f, spec) + _hex_float(abs(f), verb, spec.prec), "num")
     if verb not in "veEfFgG":
         return _bad(verb, f)
     prec = -1 if spec.prec is None else spec.prec
@@ -295,7 +338,22 @@ def _fmt_float(f: float, spec: _Spec) -> str:
             s = "+NaN"
         return spec.pad(s)
     body = format_float(abs(f), "g" if verb == "v" else verb, prec)
-    return spec.pad(_sign(f, spec) + body, numeric=True)
+    return spec.pad(_sign(f, spec) + body, "num")
+
+
+def _hex_float(f: float, verb: str, prec: int | None) -> str:
+    """%x of a float: Go's hexadecimal mantissa and binary exponent, "0x1.cp+01"."""
+    if f == 0:
+        mant, exp = "0", 0
+    else:
+        h = f.hex()  # 0x1.c000000000000p+1
+        body, e = h[2:].split("p")
+        mant, exp = body.rstrip("0").rstrip("."), int(e)
+    if prec is not None:
+        whole, _, frac = mant.partition(".")
+        mant = whole + ("." + frac[:prec].ljust(prec, "0") if prec > 0 else "")
+    s = f"0x{mant}p{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    return s.upper() if verb == "X" else s
 
 
 def _fmt_str(s: str, spec: _Spec) -> str:
@@ -321,8 +379,24 @@ def _fmt_str(s: str, spec: _Spec) -> str:
     return _bad(verb, s)
 
 
+def go_syntax(v: Any) -> str:
+    """%#v: the value as a Go literal."""
+    if v is None or v is MISSING:
+        return "<nil>"
+    if isinstance(v, str):
+        return quote(v)
+    if isinstance(v, Mapping):
+        return "map[string]interface {}{" + ", ".join(
+            f"{go_syntax(k)}:{go_syntax(v[k])}" for k in sort_keys(v.keys())) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[]interface {}{" + ", ".join(go_syntax(x) for x in v) + "}"
+    return format_value(v)
+
+
 def format_verb(v: Any, spec: _Spec) -> str:
     verb = spec.verb
+    if verb == "v" and spec.sharp:
+        return spec.pad(go_syntax(v))
     if v is MISSING or v is None:
         return spec.pad("<nil>") if verb == "v" else _bad(verb, None)
     if isinstance(v, bool):
@@ -419,16 +493,20 @@ def jsonable(v: Any, sort: bool = False) -> Any:
     otherwise, as Docker's formatter contexts marshal their methods. Integral floats become
     ints so that 1.0 prints as Go prints it: 1.
     """
-    if v is MISSING:
+    if v is MISSING or isinstance(v, (NilMap, NilList)):
         return None
     if v is None or isinstance(v, (str, bool, int)):
         return v
     if isinstance(v, float):
         if v.is_integer() and abs(v) < 1e21:
             return int(v)
+        if v != 0 and abs(v) < 1e-4 and math.isfinite(v):
+            return _TinyFloat(v)
         return v
     if isinstance(v, Mapping):
-        keys = sort_keys(v.keys()) if sort or getattr(v, "json_sorted", False) else list(v.keys())
+        keys = list(v.keys())
+        if sort or getattr(v, "json_sorted", False) or not _struct_like(keys):
+            keys = sort_keys(keys)
         out = {}
         for k in keys:
             item = v[k]
@@ -451,6 +529,16 @@ def jsonable(v: Any, sort: bool = False) -> Any:
     return str(v)
 
 
+_FIELD_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+
+
+def _struct_like(keys: list[Any]) -> bool:
+    """Whether a dict stands for a Go struct (exported CamelCase fields, kept in the order
+    they were built, as Docker declares them) rather than a Go map, which encoding/json writes
+    in sorted key order (labels, options, ports, networks...)."""
+    return all(isinstance(k, str) and _FIELD_RE.match(k) for k in keys)
+
+
 def _takes_no_args(fn: Callable[..., Any]) -> bool:
     import inspect
     try:
@@ -461,12 +549,35 @@ def _takes_no_args(fn: Callable[..., Any]) -> bool:
                for p in sig.parameters.values())
 
 
-def to_json(v: Any, indent: int | None = None, sort: bool = False) -> str:
-    """encoding/json with SetEscapeHTML(false): compact, or indented like json.Indent."""
+class _TinyFloat(str):
+    """A float Python's repr writes differently from Go (1e-05 vs 0.00001): carried through
+    json.dumps as a marked string and put back as Go's number afterwards."""
+
+    def __new__(cls, f: float) -> _TinyFloat:
+        if abs(f) < 1e-6:
+            text = format_float(f, "e").replace("e-0", "e-")
+        else:
+            ds, dp = _digits(f)
+            text = ("-" if f < 0 else "") + _fmt_f(ds, dp, len(ds) - dp)
+        return super().__new__(cls, _TINY_MARK + text + _TINY_MARK)
+
+
+_TINY_MARK = "\ue000"
+_TINY_RE = re.compile('"' + _TINY_MARK + "([^" + _TINY_MARK + "]*)" + _TINY_MARK + '"')
+
+
+def to_json(v: Any, indent: int | None = None, sort: bool = False, escape_html: bool = False) -> str:
+    """encoding/json: compact, or indented like json.Indent; HTML characters escaped only
+    when asked (Docker's ``json`` function turns that off, json.Marshal does not)."""
     data = jsonable(v, sort=sort)
     if indent is None:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     else:
         text = json.dumps(data, ensure_ascii=False, indent=indent, allow_nan=False)
     # Go escapes the two JavaScript line terminators even without HTML escaping.
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if _TINY_MARK in text:
+        text = _TINY_RE.sub(lambda m: m.group(1), text)
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if escape_html:  # <, > and & only occur inside strings in JSON text
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import InvalidSpec
-from .gofmt import MISSING, format_value, sort_keys, type_name
+from .gofmt import MISSING, format_value, sort_keys, type_name, typed_nil
 from .gotemplate_funcs import FUNCS, HEADER_FUNCS, FuncError, GoFunc, truth
 from .gotemplate_parse import (
     ActionNode,
@@ -227,7 +227,6 @@ class _State:
             elif val is None or val is MISSING:
                 items = []
             else:
-                self.at(node)
                 raise self.error(f"range can't iterate over {format_value(val)}")
             if items:
                 try:
@@ -245,7 +244,7 @@ class _State:
         body = self.tmpl.defines.get(node.name)
         if body is None:
             raise self.error(f'template "{node.name}" not defined')
-        new_dot = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else None
+        new_dot = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else MISSING
         sub = _State(self.tmpl, self.funcs, self.missingkey, new_dot, node.name)
         sub.depth = self.depth + 1
         if sub.depth > _MAX_DEPTH:
@@ -273,6 +272,7 @@ class _State:
     def eval_command(self, dot: Any, cmd: CommandNode, final: Any) -> Any:
         first = cmd.args[0]
         if isinstance(first, FieldNode):
+            self.at(first)
             return self.eval_field_chain(dot, dot, first, first.idents, cmd.args, final)
         if isinstance(first, ChainNode):
             return self.eval_chain(dot, first, cmd.args, final)
@@ -313,11 +313,12 @@ class _State:
             raise self.error(f"indirection through explicit nil in {chain}")
         assert chain.node is not None
         recv = self.eval_arg(dot, chain.node)
+        if recv is None and isinstance(chain.node, PipeNode):
+            recv = MISSING  # Go unwraps a pipeline's nil interface into no value at all
         return self.eval_field_chain(dot, recv, chain, chain.fields, args, final, invoke)
 
     def eval_field_chain(self, dot: Any, recv: Any, node: Node, idents: list[str],
                          args: list[Node], final: Any, invoke: bool = True) -> Any:
-        self.at(node)
         for name in idents[:-1]:
             recv = self.eval_field(dot, name, node, [node], _NOFINAL, recv)
         return self.eval_field(dot, idents[-1], node, args, final, recv, invoke)
@@ -340,6 +341,8 @@ class _State:
                 if self.missingkey == "error":
                     raise self.error(f'map has no entry for key "{name}"') from None
                 return None if self.missingkey == "zero" else MISSING
+            if value is None:
+                value = typed_nil(name)
         elif isinstance(recv, (str, bytes, int, float, bool, list, tuple)) or name.startswith("_"):
             raise self.error(f"can't evaluate field {name} in type {type_name(recv)}")
         else:
@@ -454,6 +457,8 @@ class _State:
         if kind == "any":
             return None if value is MISSING else value
         go = {"str": "string", "int": "int", "strs": "[]string"}[kind]
+        if isinstance(node, NilNode):
+            raise self.error(f"cannot assign nil to {go}")
         if value is MISSING or value is None:
             if kind == "strs" and value is None:
                 return []

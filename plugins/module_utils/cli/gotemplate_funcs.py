@@ -68,7 +68,7 @@ def _eq_one(a: Any, b: Any) -> bool:
         return True
     if ka == "other":
         if isinstance(a, (list, dict, Mapping)) or isinstance(b, (list, dict, Mapping)):
-            raise FuncError(f"non-comparable type {format_value(a)}: {type_name(a)}")
+            raise FuncError(f"non-comparable type {sprintf('%s', a)}: {type_name(a)}")
         return bool(a == b)
     return bool(a == b)
 
@@ -147,6 +147,8 @@ def fn_index(item: Any, *indexes: Any) -> Any:
         elif isinstance(item, Mapping):
             if idx is None or idx is MISSING:
                 raise FuncError("value is nil; should be of type string")
+            if not isinstance(idx, str) and all(isinstance(k, str) for k in item):
+                raise FuncError(f"value has type {type_name(idx)}; should be string")
             if idx in item:
                 item = item[idx]
             else:
@@ -228,7 +230,9 @@ def fn_urlquery(*args: Any) -> str:
 # --- Docker's additions (docker/cli templates) -----------------------------------------------
 
 def fn_json(v: Any) -> str:
-    return to_json(v)
+    # A list row marshals itself with json.Marshal (HTML escaped, as `docker ps --format json`
+    # prints "\u003cnone\u003e"); anything else goes through an encoder without escaping.
+    return to_json(v, escape_html=bool(getattr(v, "json_sorted", False)))
 
 
 def fn_split(s: str, sep: str) -> list[str]:
@@ -239,12 +243,15 @@ def fn_join(items: list[Any], sep: str) -> str:
     return sep.join(x if isinstance(x, str) else format_value(x) for x in items)
 
 
+_SIMPLE_CASE = {("\u0130", "lower"): "i"}
+
+
 def _per_rune(s: str, conv: Callable[[str], str]) -> str:
     # Go maps rune by rune; Python's full case mapping may grow 'ß' into 'SS'.
     out = []
     for c in s:
         m = conv(c)
-        out.append(m if len(m) == 1 else c)
+        out.append(m if len(m) == 1 else _SIMPLE_CASE.get((c, conv.__name__), c))
     return "".join(out)
 
 
@@ -280,9 +287,11 @@ def fn_pad(s: str, prefix: int, suffix: int) -> str:
 
 
 def fn_truncate(s: str, length: int) -> str:
-    if len(s) < length:
+    # docker cuts bytes; a character cut in half is dropped rather than printed broken
+    data = s.encode()
+    if len(data) < length:
         return s
-    return s[:max(length, 0)]
+    return data[:max(length, 0)].decode(errors="ignore")
 
 
 def _header_identity(v: Any, *_: Any) -> Any:
@@ -322,7 +331,8 @@ FUNCS: dict[str, GoFunc] = {
 }
 
 # Docker renders a table's header line through the row template with these: the header
-# names pass through the string functions untouched (``{{upper .Names}}`` heads "NAMES").
+# names pass through the string functions untouched (``{{upper .Names}}`` heads "NAMES");
+# ``pad`` is kept, so that a padded column keeps its header aligned.
 HEADER_FUNCS: dict[str, GoFunc] = {
     "json": GoFunc(_header_identity, ("any",)),
     "split": GoFunc(_header_identity, ("any", "any")),
@@ -330,6 +340,5 @@ HEADER_FUNCS: dict[str, GoFunc] = {
     "title": GoFunc(_header_identity, ("any",)),
     "lower": GoFunc(_header_identity, ("any",)),
     "upper": GoFunc(_header_identity, ("any",)),
-    "pad": GoFunc(_header_identity, ("any", "any", "any")),
     "truncate": GoFunc(_header_identity, ("any", "any")),
 }

@@ -16,9 +16,9 @@ KEYWORDS = {"block", "break", "continue", "define", "else", "end", "if", "range"
             "template", "with"}
 _SPACE = " \t\r\n"
 _NUMBER_RE = re.compile(
-    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]+)?"
+    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]*)?"
     r"|0[bB][01_]+|0[oO][0-7_]+"
-    r"|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9_]+)?)i?")
+    r"|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9_]*)?)i?")
 _IDENT_RE = re.compile(r"[A-Za-z_0-9\u0080-\U0010ffff]*")
 
 
@@ -104,7 +104,7 @@ class BoolNode(Node):
 
 @dataclass
 class NumberNode(Node):
-    value: int | float = 0
+    value: int | float | complex = 0
     text: str = ""
 
     def __str__(self) -> str:
@@ -250,7 +250,13 @@ class Lexer:
                     raise self.error(j, "comment ends before closing delimiter")
                 continue
             self.toks.append(Tok("left", "{{", j))
-            i, trim_next = self.lex_action(k)
+            try:
+                i, trim_next = self.lex_action(k)
+            except ParseError as exc:
+                # like Go's lexer, hand the error on as a token: the parser may find an
+                # earlier mistake in the tokens before it
+                self.toks.append(Tok("error", str(exc), j))
+                break
         self.toks.append(Tok("eof", "", n))
         return self.toks
 
@@ -261,12 +267,12 @@ class Lexer:
             if i >= n:
                 raise self.error(i, "unclosed action")
             if text[i] in _SPACE and text.startswith("-}}", i + 1):
-                if depth:
+                if depth > 0:
                     raise self.error(i, "unclosed left paren")
                 self.toks.append(Tok("right", "}}", i + 1))
                 return i + 4, True
             if text.startswith("}}", i):
-                if depth:
+                if depth > 0:
                     raise self.error(i, "unclosed left paren")
                 self.toks.append(Tok("right", "}}", i))
                 return i + 2, False
@@ -316,15 +322,10 @@ class Lexer:
                     i += 1
             elif c in "+-." or c.isdigit():
                 m = _NUMBER_RE.match(text, i)
-                if m is None or not m.group(0) or m.group(0) in "+-":
-                    raise self.error(i, f"bad number syntax: {text[i:i + 1]!r}")
-                end = m.end()
-                if end < n and (text[end].isalnum() or text[end] in "_."):
-                    k = end
-                    while k < n and (text[k].isalnum() or text[k] in "_."):
-                        k += 1
-                    raise self.error(i, f'bad number syntax: "{text[i:k]}"')
-                self.toks.append(Tok("number", m.group(0), i))
+                end = m.end() if m is not None and m.group(0) else i + 1  # a lone sign
+                if end < n and (text[end].isalnum() or text[end] == "_"):
+                    raise self.error(i, f'bad number syntax: "{text[i:end + 1]}"')
+                self.toks.append(Tok("number", text[i:end], i))
                 i = end
             elif c.isalpha() or c == "_":
                 m = _IDENT_RE.match(text, i)
@@ -340,13 +341,15 @@ class Lexer:
                 self.toks.append(Tok("lparen", "(", i))
                 i += 1
             elif c == ")":
-                depth -= 1
-                if depth < 0:
-                    raise self.error(i, "unexpected right paren")
+                depth -= 1  # an unbalanced one is the parser's to report, as Go does
                 self.toks.append(Tok("rparen", ")", i))
                 i += 1
             elif c == ",":
                 self.toks.append(Tok("comma", ",", i))
+                i += 1
+            elif " " < c < "\x7f":
+                # Go hands other printable ASCII to the parser, which names it in its error
+                self.toks.append(Tok("other", c, i))
                 i += 1
             else:
                 raise self.error(i, f"unrecognized character in action: U+{ord(c):04X} {c!r}")
@@ -438,9 +441,9 @@ def unquote(s: str) -> str:
     return result
 
 
-def parse_number(text: str) -> int | float:
+def parse_number(text: str) -> int | float | complex:
     if text.endswith("i"):
-        raise ValueError("complex numbers are not supported")
+        return complex(0, parse_number(text[:-1]))
     t = text.replace("_", "")
     sign = -1 if t.startswith("-") else 1
     body = t.lstrip("+-")
@@ -476,12 +479,15 @@ class Parser:
 
     # token helpers
     def next(self) -> Tok:
-        t = self.toks[self.i]
+        t = self.peek()
         self.i += 1
         return t
 
     def peek(self) -> Tok:
-        return self.toks[self.i]
+        t = self.toks[self.i]
+        if t.kind == "error":
+            raise ParseError(t.val, position=t.pos)
+        return t
 
     def next_non_space(self) -> Tok:
         t = self.next()
@@ -490,11 +496,9 @@ class Parser:
         return t
 
     def peek_non_space(self) -> Tok:
-        j = self.i
-        while self.toks[j].kind == "space":
-            j += 1
-        self.i = j
-        return self.toks[j]
+        while self.toks[self.i].kind == "space":
+            self.i += 1
+        return self.peek()
 
     def error(self, msg: str, pos: int | None = None) -> ParseError:
         p = self.toks[max(self.i - 1, 0)].pos if pos is None else pos
@@ -525,8 +529,10 @@ class Parser:
 
     def _peek_keyword_after_left(self) -> str | None:
         j = self.i + 1
-        while self.toks[j].kind == "space":
+        while j < len(self.toks) and self.toks[j].kind == "space":
             j += 1
+        if j >= len(self.toks):
+            return None
         t = self.toks[j]
         return t.val if t.kind == "keyword" else None
 
@@ -542,7 +548,14 @@ class Parser:
         self.vars = saved_vars
         if not isinstance(end, _End):
             raise self.error("unexpected {{else}} in define clause", end.pos)
-        self.defines[name] = body
+        self.add_define(name, body, name_tok.pos)
+
+    def add_define(self, name: str, body: ListNode, pos: int) -> None:
+        old = self.defines.get(name)
+        if old is None or _is_empty(old):
+            self.defines[name] = body
+        elif not _is_empty(body):
+            raise self.error(f'template: multiple definition of template "{name}"', pos)
 
     def item_list(self) -> tuple[ListNode, Node]:
         lst = ListNode(self.peek().pos)
@@ -636,8 +649,8 @@ class Parser:
             self.vars = saved_vars
             if not isinstance(end, _End):
                 raise self.error("unexpected {{else}} in block clause", end.pos)
-            self.defines.setdefault(name, body)
-        return TemplateNode(pos, name, pipe)
+            self.add_define(name, body, name_tok.pos)
+        return TemplateNode(name_tok.pos, name, pipe)
 
     def pipeline(self, context: str, end: str) -> PipeNode:
         start = self.peek_non_space()
@@ -648,16 +661,13 @@ class Parser:
                 break
             save = self.i
             self.next()
-            after = self.peek()
             nxt = self.peek_non_space()
             if nxt.kind in ("assign", "declare"):
                 pipe.is_assign = nxt.kind == "assign"
                 self.next()
                 pipe.decl.append(VariableNode(v.pos, [v.val]))
-                if pipe.is_assign:
-                    self.use_var(v)
-                else:
-                    self.vars.append(v.val)
+                # an assignment to an undeclared variable fails when executed, as in Go
+                self.vars.append(v.val)
                 break
             if nxt.kind == "comma":
                 self.next()
@@ -668,11 +678,8 @@ class Parser:
                         continue
                     raise self.error("range can only initialize variables", v.pos)
                 raise self.error(f"too many declarations in {context}", v.pos)
-            del after
-            self.i = save
+            self.i = save  # "$x foo": the variable is an operand, not a declaration
             break
-        if len(pipe.decl) == 2 and not pipe.is_assign and self.toks[self.i - 1].kind != "declare":
-            raise self.error("range can only initialize variables")
         while True:
             t = self.next_non_space()
             if t.kind == end:
@@ -719,10 +726,11 @@ class Parser:
             chain_pos = self.peek().pos
             while self.peek().kind == "field":
                 fields.append(self.next().val)
+            # Go positions a chained field at its second part (errors point there)
             if isinstance(node, FieldNode):
-                return FieldNode(node.pos, node.idents + fields)
+                return FieldNode(chain_pos, node.idents + fields)
             if isinstance(node, VariableNode):
-                return VariableNode(node.pos, node.idents + fields)
+                return VariableNode(chain_pos, node.idents + fields)
             if isinstance(node, (BoolNode, StringNode, NumberNode, NilNode, DotNode)):
                 raise self.error(f"unexpected . after term {quote_go(str(node))}", chain_pos)
             return ChainNode(chain_pos, node, fields)
@@ -748,14 +756,10 @@ class Parser:
         if k == "number":
             try:
                 return NumberNode(t.pos, parse_number(t.val), t.val)
-            except ValueError as exc:
-                raise self.error(f"{exc}: {t.val}" if "complex" in str(exc)
-                                 else f"illegal number syntax: {quote_go(t.val)}", t.pos) from None
-        if k == "char":
-            try:
-                return NumberNode(t.pos, ord(unquote(t.val)), t.val)
             except ValueError:
-                raise self.error(f"malformed character constant: {t.val}", t.pos) from None
+                raise self.error(f"illegal number syntax: {quote_go(t.val)}", t.pos) from None
+        if k == "char":
+            return NumberNode(t.pos, ord(self.char_constant(t)), t.val)
         if k == "lparen":
             return self.pipeline("parenthesized pipeline", "rparen")
         if k in ("string", "rawstring"):
@@ -766,10 +770,31 @@ class Parser:
         self.i -= 1
         return None
 
+    def char_constant(self, t: Tok) -> str:
+        """strconv.UnquoteChar: one character or escape, then the closing quote."""
+        body = t.val[1:-1]
+        if body.startswith("\\"):
+            e = body[1:2]
+            width = {"x": 4, "u": 6, "U": 10}.get(e, 4 if e in "01234567" else 2)
+            first, rest = body[:width], body[width:]
+            try:
+                value = unquote("'" + first + "'")
+            except ValueError:
+                raise self.error("invalid syntax", t.pos) from None
+        else:
+            value, rest = body[:1], body[1:]
+        if rest or not value:
+            raise self.error(f"malformed character constant: {t.val}", t.pos)
+        return value
+
     def use_var(self, t: Tok) -> VariableNode:
         if t.val not in self.vars:
             raise self.error(f'undefined variable "{t.val}"', t.pos)
         return VariableNode(t.pos, [t.val])
+
+
+def _is_empty(body: ListNode) -> bool:
+    return all(isinstance(n, TextNode) and not n.text.strip() for n in body.nodes)
 
 
 def _describe(tok: Tok, val: str) -> str:

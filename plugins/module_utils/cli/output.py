@@ -29,7 +29,7 @@ from .gotemplate_funcs import HEADER_FUNCS
 
 __all__ = [
     "human_size", "bytes_size", "human_duration", "since", "parse_time", "format_time",
-    "format_time_ns", "parse_time_ns", "short_id", "tabwrite", "Table", "render_list", "print_list",
+    "format_time_ns", "format_local_time", "parse_time_ns", "short_id", "tabwrite", "Table", "render_list", "print_list",
     "render_inspect", "print_inspect", "display_width", "default_header",
 ]
 
@@ -122,6 +122,26 @@ def format_time(epoch: float | int | None) -> str:
         return format_time_ns(epoch * 1_000_000_000)
     micros = round(epoch * 1_000_000)
     return format_time_ns(micros * 1000)
+
+
+def format_local_time(epoch: float | int, utc: bool = False) -> str:
+    """Go's time.Time.String, which list commands print for CreatedAt:
+    "2021-03-10 00:15:05 +0100 CET" (local zone) or "... +0000 UTC"."""
+    secs = math.floor(epoch)
+    frac = round((epoch - secs) * 1e9) if isinstance(epoch, float) else 0
+    if frac >= 1_000_000_000:
+        secs, frac = secs + 1, frac - 1_000_000_000
+    t = time.gmtime(secs) if utc else time.localtime(secs)
+    off = 0 if utc else t.tm_gmtoff
+    zone = "UTC" if utc else (t.tm_zone or "")
+    s = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    if frac:
+        s += "." + f"{frac:09d}".rstrip("0")
+    sign = "-" if off < 0 else "+"
+    off = abs(off)
+    s += f" {sign}{off // 3600:02d}{off % 3600 // 60:02d}"
+    # Go prints the numeric offset again when the zone has no abbreviation
+    return s + " " + (zone or f"{sign}{off // 3600:02d}{off % 3600 // 60:02d}")
 
 
 def _to_epoch(value: float | int | str | None) -> float | None:
