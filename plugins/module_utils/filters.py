@@ -9,7 +9,6 @@ all hold, as in docker. Label filters are the exception: every ``label`` value m
 """
 from __future__ import annotations
 
-import calendar
 import json
 import re
 import time
@@ -17,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import InvalidSpec
-from .units import parse_duration_ns, parse_rfc3339_ns
+from .units import days_in_month, parse_duration_ns, parse_rfc3339_ns, timegm
 
 BAD_FORMAT = "bad format of filter (expected name=value)"
 
@@ -196,11 +195,11 @@ def parse_timestamp(value: str, now: float | None = None) -> float:
         h, mi, s = (int(m.group(i) or 0) for i in (4, 5, 6))
         frac = int((m.group(7) or "").ljust(9, "0")) / 1e9
         zone = m.group(8)
-        if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60 and s < 60):
+        if not (1 <= mo <= 12 and 1 <= d <= days_in_month(y, mo) and h < 24 and mi < 60 and s < 60):
             raise InvalidSpec(f"invalid time {value!r}: out of range", field="filter", value=value)
         if zone is None:
             return time.mktime((y, mo, d, h, mi, s, 0, 0, -1)) + frac
-        epoch = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+        epoch = timegm(y, mo, d, h, mi, s)
         if zone not in ("Z", "z"):
             sign = 1 if zone[0] == "+" else -1
             epoch -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)

@@ -10,13 +10,14 @@ Errors are errors.InvalidSpec naming the field (when given) and the value.
 """
 from __future__ import annotations
 
-import calendar
 import re
-import signal as _signal
-from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from .errors import InvalidSpec
+
+# fractions and signal are imported where used: the CLI imports this module on
+# every command and should not pay for them.
 
 # --- sizes ---------------------------------------------------------------------------------
 
@@ -53,6 +54,7 @@ def _parse_size(value: Any, table: dict[str, int], field: str | None) -> int:
         num, sfx = s[:sep + 1], s[sep + 1:]
     if not num or not _NUM_RE.match(num) or num == ".":
         raise InvalidSpec(f"invalid {_what(field)}size: '{value}'", field=field, value=value)
+    from fractions import Fraction
     size = Fraction(num) if "e" not in num.lower() else Fraction(float(num))
     if not sfx:
         return int(size)
@@ -105,6 +107,7 @@ def parse_duration_ns(value: Any, field: str | None = None) -> int:
         return 0
     if not s:
         raise err("time: invalid duration")
+    from fractions import Fraction
     total = Fraction(0)
     while s:
         m = _DUR_PART_RE.match(s)
@@ -175,6 +178,23 @@ _RFC3339_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
 
 
+def days_in_month(y: int, m: int) -> int:
+    if m == 2:
+        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
+def timegm(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> int:
+    """Seconds since the epoch of a UTC civil time (calendar.timegm without its imports)."""
+    yy = y - (mo <= 2)
+    era = yy // 400
+    yoe = yy - era * 400
+    doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return days * 86400 + h * 3600 + mi * 60 + s
+
+
 def parse_rfc3339_ns(value: str, field: str | None = None) -> int:
     """RFC 3339 (nanoseconds allowed) to integer nanoseconds since the epoch."""
     m = _RFC3339_RE.match(value.strip()) if isinstance(value, str) else None
@@ -184,12 +204,9 @@ def parse_rfc3339_ns(value: str, field: str | None = None) -> int:
     y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
     frac = (m.group(7) or "").ljust(9, "0")
     zone = m.group(8)
-    try:
-        secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-        if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60 and s < 61):
-            raise ValueError
-    except (ValueError, OverflowError):
-        raise InvalidSpec(f"invalid time {value!r}: out of range", field=field, value=value) from None
+    if not (1 <= mo <= 12 and 1 <= d <= days_in_month(y, mo) and h < 24 and mi < 60 and s < 61):
+        raise InvalidSpec(f"invalid time {value!r}: out of range", field=field, value=value)
+    secs = timegm(y, mo, d, h, mi, s)
     if zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         secs -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
@@ -202,7 +219,10 @@ SIGRTMIN = 34  # glibc reserves 32 and 33; docker's table is built on the same n
 SIGRTMAX = 64
 
 
-def _signal_table() -> dict[str, int]:
+@lru_cache(maxsize=1)
+def signal_table() -> dict[str, int]:
+    """Signal names without "SIG" (docker's SignalMap for Linux) -> numbers."""
+    import signal as _signal
     table: dict[str, int] = {}
     for name in dir(_signal):
         if name.startswith("SIG") and not name.startswith("SIG_") and name not in ("SIGRTMIN", "SIGRTMAX"):
@@ -216,7 +236,6 @@ def _signal_table() -> dict[str, int]:
     return table
 
 
-SIGNALS: dict[str, int] = _signal_table()
 _CANONICAL = {6: "ABRT", 17: "CHLD", 29: "IO", 31: "SYS"}
 
 
@@ -230,7 +249,7 @@ def parse_signal(value: Any, field: str | None = "signal") -> int:
         name = value.strip().upper()
         if name.startswith("SIG"):
             name = name[3:]
-        num = SIGNALS.get(name, -1)
+        num = signal_table().get(name, -1)
         if num < 0:
             raise InvalidSpec(f"invalid {field or 'signal'}: {value}", field=field, value=value)
         return num
@@ -249,7 +268,7 @@ def signal_name(num: int) -> str:
         return "SIGRTMIN" + (f"+{num - SIGRTMIN}" if num > SIGRTMIN else "")
     if SIGRTMAX - 14 <= num <= SIGRTMAX:
         return "SIGRTMAX" + (f"-{SIGRTMAX - num}" if num < SIGRTMAX else "")
-    for name, n in SIGNALS.items():
+    for name, n in signal_table().items():
         if n == num and not name.startswith("RT"):
             return "SIG" + name
     raise InvalidSpec(f"invalid signal number: {num}", field="signal", value=num)
@@ -259,6 +278,7 @@ def signal_name(num: int) -> str:
 
 def parse_cpus(value: Any, field: str | None = "cpus") -> int:
     """--cpus as docker's NanoCPUs: "1.5" -> 1500000000; more than 9 decimals is too precise."""
+    from fractions import Fraction
     if isinstance(value, bool):
         raise InvalidSpec(f"invalid {field}: {value!r}", field=field, value=value)
     try:

@@ -8,11 +8,9 @@ None -> nil.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 
@@ -108,6 +106,7 @@ def sort_keys(keys: Any) -> list[Any]:
 
 def _digits(f: float) -> tuple[str, int]:
     """Shortest round-trip decimal digits of abs(f) and the decimal point position."""
+    from decimal import Decimal  # only floats need it; keep `berth ps` imports light
     sign, digits, exp = Decimal(repr(abs(f))).as_tuple()
     ds = "".join(map(str, digits)).rstrip("0") or "0"
     if ds == "0":
@@ -569,6 +568,7 @@ _TINY_RE = re.compile('"' + _TINY_MARK + "([^" + _TINY_MARK + "]*)" + _TINY_MARK
 def to_json(v: Any, indent: int | None = None, sort: bool = False, escape_html: bool = False) -> str:
     """encoding/json: compact, or indented like json.Indent; HTML characters escaped only
     when asked (Docker's ``json`` function turns that off, json.Marshal does not)."""
+    import json
     data = jsonable(v, sort=sort)
     if indent is None:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -9,7 +9,6 @@ string; got int"). Parameter kinds: ``value`` (anything, an absent map key stays
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .gofmt import MISSING, format_value, sprint, sprintf, sprintln, to_json, type_name
@@ -19,11 +18,16 @@ class FuncError(Exception):
     """A function refused its arguments: reported as ``error calling NAME: ...``."""
 
 
-@dataclass(frozen=True)
 class GoFunc:
-    fn: Callable[..., Any]
-    params: tuple[str, ...] = ()
-    variadic: str | None = None  # kind of the trailing ...args, if any
+    """A template function: the callable and the kinds of its parameters."""
+
+    __slots__ = ("fn", "params", "variadic")
+
+    def __init__(self, fn: Callable[..., Any], params: tuple[str, ...] = (),
+                 variadic: str | None = None) -> None:
+        self.fn = fn
+        self.params = params
+        self.variadic = variadic  # kind of the trailing ...args, if any
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Nodes print themselves back as Go does, for the ``at <...>`` part of execution e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidSpec
@@ -26,113 +25,136 @@ class ParseError(InvalidSpec):
     pass
 
 
-@dataclass
 class Tok:
-    kind: str
-    val: str
-    pos: int
+    __slots__ = ("kind", "val", "pos")
+
+    def __init__(self, kind: str, val: str, pos: int) -> None:
+        self.kind, self.val, self.pos = kind, val, pos
 
 
 # --- nodes ---------------------------------------------------------------------------------
+# Plain slotted classes rather than dataclasses: `berth ps` imports this module on every run.
 
-@dataclass
 class Node:
-    pos: int
+    __slots__ = ("pos",)
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
 
     def __str__(self) -> str:  # pragma: no cover - every node overrides
         return "?"
 
 
-@dataclass
 class TextNode(Node):
-    text: str = ""
+    __slots__ = ("text",)
+
+    def __init__(self, pos: int, text: str = "") -> None:
+        self.pos, self.text = pos, text
 
 
-@dataclass
 class FieldNode(Node):
-    idents: list[str] = field(default_factory=list)
+    __slots__ = ("idents",)
+
+    def __init__(self, pos: int, idents: list[str]) -> None:
+        self.pos, self.idents = pos, idents
 
     def __str__(self) -> str:
         return "".join("." + i for i in self.idents)
 
 
-@dataclass
 class VariableNode(Node):
-    idents: list[str] = field(default_factory=list)  # idents[0] is "$x"
+    __slots__ = ("idents",)  # idents[0] is "$x"
+
+    def __init__(self, pos: int, idents: list[str]) -> None:
+        self.pos, self.idents = pos, idents
 
     def __str__(self) -> str:
         return self.idents[0] + "".join("." + i for i in self.idents[1:])
 
 
-@dataclass
 class ChainNode(Node):
-    node: Node | None = None
-    fields: list[str] = field(default_factory=list)
+    __slots__ = ("node", "fields")
+
+    def __init__(self, pos: int, node: Node, fields: list[str]) -> None:
+        self.pos, self.node, self.fields = pos, node, fields
 
     def __str__(self) -> str:
         inner = f"({self.node})" if isinstance(self.node, PipeNode) else str(self.node)
         return inner + "".join("." + f for f in self.fields)
 
 
-@dataclass
 class IdentifierNode(Node):
-    name: str = ""
+    __slots__ = ("name",)
+
+    def __init__(self, pos: int, name: str) -> None:
+        self.pos, self.name = pos, name
 
     def __str__(self) -> str:
         return self.name
 
 
-@dataclass
 class DotNode(Node):
+    __slots__ = ()
+
     def __str__(self) -> str:
         return "."
 
 
-@dataclass
 class NilNode(Node):
+    __slots__ = ()
+
     def __str__(self) -> str:
         return "nil"
 
 
-@dataclass
 class BoolNode(Node):
-    value: bool = False
+    __slots__ = ("value",)
+
+    def __init__(self, pos: int, value: bool) -> None:
+        self.pos, self.value = pos, value
 
     def __str__(self) -> str:
         return "true" if self.value else "false"
 
 
-@dataclass
 class NumberNode(Node):
-    value: int | float | complex = 0
-    text: str = ""
+    __slots__ = ("value", "text")
+
+    def __init__(self, pos: int, value: int | float | complex, text: str) -> None:
+        self.pos, self.value, self.text = pos, value, text
 
     def __str__(self) -> str:
         return self.text
 
 
-@dataclass
 class StringNode(Node):
-    value: str = ""
-    quoted: str = ""
+    __slots__ = ("value", "quoted")
+
+    def __init__(self, pos: int, value: str, quoted: str) -> None:
+        self.pos, self.value, self.quoted = pos, value, quoted
 
     def __str__(self) -> str:
         return self.quoted
 
 
-@dataclass
 class CommandNode(Node):
-    args: list[Node] = field(default_factory=list)
+    __slots__ = ("args",)
+
+    def __init__(self, pos: int) -> None:
+        self.pos, self.args = pos, []
 
     def __str__(self) -> str:
         return " ".join(f"({a})" if isinstance(a, PipeNode) else str(a) for a in self.args)
 
 
-@dataclass
 class PipeNode(Node):
-    decl: list[VariableNode] = field(default_factory=list)
-    is_assign: bool = False
-    cmds: list[CommandNode] = field(default_factory=list)
+    __slots__ = ("decl", "is_assign", "cmds")
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+        self.decl: list[VariableNode] = []
+        self.is_assign = False
+        self.cmds: list[CommandNode] = []
 
     def __str__(self) -> str:
         s = ""
@@ -141,28 +163,32 @@ class PipeNode(Node):
         return s + " | ".join(str(c) for c in self.cmds)
 
 
-@dataclass
 class ListNode(Node):
-    nodes: list[Node] = field(default_factory=list)
+    __slots__ = ("nodes",)
+
+    def __init__(self, pos: int, nodes: list[Node] | None = None) -> None:
+        self.pos, self.nodes = pos, nodes if nodes is not None else []
 
     def __str__(self) -> str:
         return "".join(str(n) for n in self.nodes)
 
 
-@dataclass
 class ActionNode(Node):
-    pipe: PipeNode | None = None
+    __slots__ = ("pipe",)
+
+    def __init__(self, pos: int, pipe: PipeNode) -> None:
+        self.pos, self.pipe = pos, pipe
 
     def __str__(self) -> str:
         return "{{" + str(self.pipe) + "}}"
 
 
-@dataclass
 class BranchNode(Node):
-    kind: str = "if"  # if | range | with
-    pipe: PipeNode | None = None
-    body: ListNode | None = None
-    else_body: ListNode | None = None
+    __slots__ = ("kind", "pipe", "body", "else_body")
+
+    def __init__(self, pos: int, kind: str, pipe: PipeNode, body: ListNode,
+                 else_body: ListNode | None) -> None:
+        self.pos, self.kind, self.pipe, self.body, self.else_body = pos, kind, pipe, body, else_body
 
     def __str__(self) -> str:
         s = "{{" + self.kind + " " + str(self.pipe) + "}}" + str(self.body)
@@ -171,35 +197,36 @@ class BranchNode(Node):
         return s + "{{end}}"
 
 
-@dataclass
 class BreakNode(Node):
+    __slots__ = ()
+
     def __str__(self) -> str:
         return "{{break}}"
 
 
-@dataclass
 class ContinueNode(Node):
+    __slots__ = ()
+
     def __str__(self) -> str:
         return "{{continue}}"
 
 
-@dataclass
 class TemplateNode(Node):
-    name: str = ""
-    pipe: PipeNode | None = None
+    __slots__ = ("name", "pipe")
+
+    def __init__(self, pos: int, name: str, pipe: PipeNode | None) -> None:
+        self.pos, self.name, self.pipe = pos, name, pipe
 
     def __str__(self) -> str:
         return "{{template " + quote_go(self.name) + (" " + str(self.pipe) if self.pipe else "") + "}}"
 
 
-@dataclass
 class _End(Node):
-    pass
+    __slots__ = ()
 
 
-@dataclass
 class _Else(Node):
-    pass
+    __slots__ = ()
 
 
 def quote_go(s: str) -> str:
