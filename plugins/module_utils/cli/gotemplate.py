@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import InvalidSpec
 from .gofmt import MISSING, format_value, sort_keys, type_name, typed_nil
 from .gotemplate_funcs import FUNCS, HEADER_FUNCS, FuncError, GoFunc, truth
-from .gotemplate_parse import (
+from .gotemplate_nodes import (
     ActionNode,
     BoolNode,
     BranchNode,
@@ -39,8 +39,8 @@ from .gotemplate_parse import (
     TemplateNode,
     TextNode,
     VariableNode,
-    parse_tree,
 )
+from .gotemplate_parse import parse_tree
 
 __all__ = ["Template", "TemplateError", "parse", "render", "FUNCS", "HEADER_FUNCS", "GoFunc", "MISSING"]
 
