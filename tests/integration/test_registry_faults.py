@@ -1,4 +1,5 @@
 """A registry is not trusted: wrong content, cut connections and killed pulls leave a sound store."""
+import json
 import os
 import random
 import signal
@@ -75,16 +76,17 @@ def test_connection_cut_mid_layer_resumes_with_range(registry, engine, proxy_fac
 def test_kill_9_mid_layer_then_pull_again(registry, engine, proxy_factory, docker_config):  # noqa: F811
     img = push_image(registry, "kill/app", "1", [{"etc/a": b"a"}, _big_layer(3)])
     blob = img.layer_digests[1]
-    cut_at = len(img.blobs[blob]) // 3
+    cut_at = len(img.blobs[blob]) * 2 // 3
     proxy = proxy_factory(registry.url, blob=blob, mode="stall", cut_at=cut_at, cuts=1)
     ref = f"{proxy.host}/kill/app:1"
     cmd = [sys.executable, "-m", "ansible_collections.berth.engine.plugins.module_utils.cli.main", "pull", ref]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         assert proxy.stalled.wait(60), "the pull never reached the layer"
-        # let some of the bytes before the stall reach the ingest file
+        # let some of the big layer's bytes before the stall reach its ingest file (the small
+        # layer's ingest is a few hundred bytes: it does not count)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not _partial(engine, 1):
+        while time.monotonic() < deadline and not _partial(engine, 65536):
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -100,6 +102,12 @@ def test_kill_9_mid_layer_then_pull_again(registry, engine, proxy_factory, docke
     assert f"Digest: {img.manifest_digest}" in out.stdout
     rec = engine.images.get(ref)
     assert rec.id == img.config_digest
+    inspect = subprocess.run(cmd[:-2] + ["image", "inspect", ref], capture_output=True, text=True, timeout=60)
+    assert inspect.returncode == 0, inspect.stderr
+    (info,) = json.loads(inspect.stdout)
+    assert info["Id"] == img.config_digest
+    assert f"{proxy.host}/kill/app@{img.manifest_digest}" in info["RepoDigests"]
+    assert info["RootFS"]["Layers"] == json.loads(img.config)["rootfs"]["diff_ids"]
     # resumed where the killed pull's ingest stopped, not from the start
     assert len(proxy.ranges) == 1
     start = int(proxy.ranges[0].removeprefix("bytes=").rstrip("-"))
@@ -113,3 +121,20 @@ def test_kill_9_mid_layer_then_pull_again(registry, engine, proxy_factory, docke
 def _partial(engine, n):
     ingest = engine.paths.ingest
     return ingest.exists() and any(p.is_file() and p.stat().st_size >= n for p in ingest.rglob("data"))
+
+
+def test_partial_ingests_left_by_a_dead_pull(registry, engine, proxy_factory, docker_config):  # noqa: F811
+    img = push_image(registry, "left/app", "1", [{"etc/a": b"complete"}, _big_layer(4, 1 << 20)])
+    whole, wrong = img.layer_digests
+    # one blob fully downloaded but never committed, one whose partial bytes are garbage
+    w = engine.content.ingest(whole, expected=whole, size=len(img.blobs[whole]))
+    w.write(img.blobs[whole])
+    w.close()
+    w = engine.content.ingest(wrong, expected=wrong, size=len(img.blobs[wrong]))
+    w.write(b"\0" * 1000)
+    w.close()
+    proxy = proxy_factory(registry.url, blob=whole, mode="corrupt")
+    rec = engine.registry.pull(f"{proxy.host}/left/app:1")
+    assert rec.id == img.config_digest
+    assert proxy.blob_gets == 0                     # verified from the ingest, not fetched again
+    assert engine.content.read(wrong) == img.blobs[wrong]

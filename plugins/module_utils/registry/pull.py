@@ -196,10 +196,15 @@ class LayerFetcher:
                 return False
             if writer is None:
                 return False
+            resumed = writer.offset > 0
             try:
                 return self._attempt(writer, d, sid, chain, parent, diff_id, parent_done, unpacked)
             except IntegrityError:
                 writer.abort()
+                # What an earlier, interrupted pull left may be what is wrong: start over once.
+                if resumed and attempt + 1 < RETRIES:
+                    attempt += 1
+                    continue
                 raise
             except (RegistryError, OSError, _TransferError) as exc:
                 writer.close()   # keep what arrived: the next attempt resumes from there
@@ -235,7 +240,20 @@ class LayerFetcher:
         offset = writer.offset
         if d.urls and d.foreign:
             raise RegistryError(f"foreign layer {d.digest} is not available", digest=d.digest)
-        resp = self.client.get_blob(self.repo, d.digest, offset)
+        if offset and offset == d.size:
+            # Every byte arrived before an interruption: verify and publish, nothing to fetch.
+            self.progress({"id": sid, "status": "Verifying Checksum"})
+            writer.commit()
+            self.progress({"id": sid, "status": "Download complete"})
+            return False
+        try:
+            resp = self.client.get_blob(self.repo, d.digest, offset)
+        except RegistryError as exc:
+            if not offset or exc.status != 416:
+                raise
+            writer.truncate()   # the registry refused the range: fetch the whole blob again
+            offset = 0
+            resp = self.client.get_blob(self.repo, d.digest, 0)
         with resp:
             if offset and resp.status_code != 206:
                 writer.truncate()   # the registry ignored Range: start over
