@@ -10,7 +10,8 @@ small text files, binaries, and a few large files) is pushed to Debian's referen
 - skopeo: ``skopeo copy docker://... oci:DIR`` (no unpack: it only stores blobs)
 - docker: ``docker pull`` when ``docker info`` answers (then ``docker rmi``)
 
-Runs are interleaved and repeated, on the root disk and on a tmpfs; medians and ratios printed.
+Runs are interleaved and repeated (the order rotates each round, and every run starts after a
+``sync``), on the root disk and on a tmpfs; medians and ratios printed.
 
     .venv/bin/python bench/pull.py [--reps 5] [--keep-image]
 """
@@ -217,6 +218,9 @@ def main() -> int:
                     dest.mkdir(parents=True)
                     if name == "docker":
                         clean_docker(reg)
+                    # Start each run with no dirty pages from the last one: writeback of a
+                    # previous run's files would otherwise be billed to whoever runs next.
+                    os.sync()
                     start = time.perf_counter()
                     contenders[name](reg, dest, info)
                     times.setdefault((medium, name), []).append(time.perf_counter() - start)
