@@ -28,9 +28,13 @@ USER_AGENT = "berth/0.1 (+python-requests)"
 
 def new_session(pool: int = 8) -> Any:
     import requests
+    import urllib3
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
+    # Skipping verification is a deliberate choice for registries marked insecure (and
+    # loopback), as Docker makes it; a warning on every request would only be noise.
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     s = requests.Session()
     # Registries close idle keep-alive connections: retry a request that died before any answer
     # (idempotent methods only; a body already streamed is never sent twice).
