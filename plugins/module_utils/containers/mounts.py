@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +55,7 @@ class MountPlanner:
                                 "RW": not m.read_only, "Propagation": "", "Options": opts})
             else:
                 name = m.source or secrets.token_hex(32)
-                if self._ensure_volume(name, undo):
+                if self._ensure_volume(name, undo, anonymous=not m.source):
                     if not m.source:
                         anonymous.append(name)
                 records.append({"Type": "volume", "Name": name, "Source": "", "Destination": dest,
@@ -67,7 +66,7 @@ class MountPlanner:
             if dest in taken or any(r["Destination"] == dest for r in records):
                 continue
             name = secrets.token_hex(32)
-            self._ensure_volume(name, undo)
+            self._ensure_volume(name, undo, anonymous=True)
             anonymous.append(name)
             records.append({"Type": "volume", "Name": name, "Source": "", "Destination": dest,
                             "Driver": "local", "Mode": "", "RW": True, "Propagation": ""})
@@ -89,33 +88,43 @@ class MountPlanner:
             out.append(r)
         return out
 
-    def _ensure_volume(self, name: str, undo: list[Callable[[], Any]]) -> bool:
-        """Create the volume when missing; True when this call created it."""
+    def _ensure_volume(self, name: str, undo: list[Callable[[], Any]], anonymous: bool = False) -> bool:
+        """Create the volume when missing (Docker creates named volumes on first use); True
+        when this call created it."""
         vols = self.engine.volumes
-        try:
-            vols.inspect(name)
+        if vols.exists(name):
             return False
-        except NotFound:
-            pass
-        vols.create(name, "local", {}, {})
-        undo.append(lambda: vols.remove(name, force=True, in_use=set()))
+        vols.create(name, "local", {}, {}, anonymous=anonymous)
+        undo.append(lambda: vols.remove(name, force=True))
         return True
 
     # --- at start -------------------------------------------------------------------------
     def prepare_start(self, rec: ContainerRecord, rootfs: str) -> ContainerRecord:
-        """Fill Source of volumes and copy image content into new, empty volumes."""
+        """Mount volumes that need it, fill Source, and copy the image's content into a new,
+        empty volume on its first use (Docker's copy-up; not with nocopy)."""
         if not any(r["Type"] == "volume" for r in rec.mounts):
             return rec
+        vols = self.engine.volumes
         out = []
         for r in rec.mounts:
             if r["Type"] == "volume":
                 r = dict(r)
-                m = self.engine.volumes.mount(r["Name"])
+                m = vols.mount(r["Name"], user=rec.id, target=r["Destination"])
                 r["Source"] = m.source
-                if not r.get("NoCopy"):
-                    _copy_up(rootfs, r["Destination"], m.source)
+                if r.get("NoCopy"):
+                    vols.mark_used(r["Name"])
+                else:
+                    src = fsutil.resolve_in_root(rootfs, r["Destination"])
+                    vols.populate_if_empty(r["Name"], src)
             out.append(r)
         return rec.replace(mounts=tuple(out))
+
+    def release(self, rec: ContainerRecord) -> None:
+        """The container stopped: volumes mounted for it are released (the last user unmounts)."""
+        for r in rec.mounts:
+            if r["Type"] == "volume":
+                with contextlib.suppress(NotFound, OSError, InvalidSpec):
+                    self.engine.volumes.release(r["Name"], rec.id)
 
     def runtime_mounts(self, rec: ContainerRecord) -> list[Mount]:
         out = []
@@ -128,7 +137,7 @@ class MountPlanner:
                 prop = r.get("Propagation") or "rprivate"
                 out.append(Mount("bind", r["Source"], r["Destination"], ("rbind", *ro, prop)))
             else:
-                m = self.engine.volumes.mount(r["Name"])
+                m = self.engine.volumes.mount(r["Name"], user=rec.id, target=r["Destination"])
                 opts = tuple(o for o in m.options if o not in ("ro", "rw"))
                 if m.type == "bind" and not any(o in ("bind", "rbind") for o in opts):
                     opts = ("rbind", *opts)
@@ -144,25 +153,5 @@ class MountPlanner:
             if name in in_use:
                 continue
             with contextlib.suppress(NotFound):
-                self.engine.volumes.remove(name, force=True, in_use=set())
+                self.engine.volumes.remove(name, force=True)
 
-
-def _copy_up(rootfs: str, dest: str, volume_dir: str) -> None:
-    """Docker's copy of the image's content into a new, empty volume (first use only)."""
-    try:
-        if os.listdir(volume_dir):
-            return
-    except FileNotFoundError:
-        return
-    src = fsutil.resolve_in_root(rootfs, dest)
-    if not os.path.isdir(src) or os.path.islink(src) or not fsutil.is_within(rootfs, src):
-        return
-    for entry in os.listdir(src):
-        s, d = os.path.join(src, entry), os.path.join(volume_dir, entry)
-        if os.path.isdir(s) and not os.path.islink(s):
-            shutil.copytree(s, d, symlinks=True, copy_function=shutil.copy2)
-        else:
-            shutil.copy2(s, d, follow_symlinks=False)
-    st = os.stat(src)
-    os.chown(volume_dir, st.st_uid, st.st_gid)
-    os.chmod(volume_dir, st.st_mode & 0o7777)

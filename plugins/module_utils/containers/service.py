@@ -274,6 +274,7 @@ class ContainerService:
         cid = rec.id
         from .networking import NetworkAttacher
         NetworkAttacher(self).release(rec)
+        MountPlanner(self.engine).release(rec)
         with contextlib.suppress(NotFound, FileNotFoundError):
             self.engine.runtime.delete(cid)
         self.engine.snapshots.remove(cid)
@@ -300,6 +301,7 @@ class ContainerService:
                     return
                 from .networking import NetworkAttacher
                 rec = NetworkAttacher(self).release(rec)
+                MountPlanner(self.engine).release(rec)
                 self.store.write(rec)
                 with contextlib.suppress(BerthError, OSError):
                     self.engine.snapshots.unmount(cid)
