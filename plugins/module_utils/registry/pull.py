@@ -161,10 +161,6 @@ class LayerFetcher:
             self.progress({"id": sid, "status": "Already exists"})
             done.set()
             return
-        if d.foreign and not self.content.has(d.digest):
-            raise RegistryError(f"layer {d.digest} is a foreign layer; berth does not fetch "
-                                f"non-distributable layers from {', '.join(d.urls) or 'its URLs'}",
-                                digest=d.digest)
         streamed = False
         if not self.content.has(d.digest):
             streamed = self._download(d, sid, chain, parent, diff_id, parent_done, unpacked)
@@ -238,8 +234,6 @@ class LayerFetcher:
         import requests
 
         offset = writer.offset
-        if d.urls and d.foreign:
-            raise RegistryError(f"foreign layer {d.digest} is not available", digest=d.digest)
         if offset and offset == d.size:
             # Every byte arrived before an interruption: verify and publish, nothing to fetch.
             self.progress({"id": sid, "status": "Verifying Checksum"})
@@ -247,13 +241,13 @@ class LayerFetcher:
             self.progress({"id": sid, "status": "Download complete"})
             return False
         try:
-            resp = self.client.get_blob(self.repo, d.digest, offset)
+            resp = self._open(d, offset)
         except RegistryError as exc:
             if not offset or exc.status != 416:
                 raise
             writer.truncate()   # the registry refused the range: fetch the whole blob again
             offset = 0
-            resp = self.client.get_blob(self.repo, d.digest, 0)
+            resp = self._open(d, 0)
         with resp:
             if offset and resp.status_code != 206:
                 writer.truncate()   # the registry ignored Range: start over
@@ -292,6 +286,42 @@ class LayerFetcher:
                     raise _TransferError(str(exc)[:200]) from exc
                 raise
         return live
+
+
+    def _open(self, d: Descriptor, offset: int) -> Any:
+        """The blob's response: a foreign layer from its own URLs first, then the registry."""
+        if d.foreign and d.urls:
+            for url in d.urls:
+                resp = open_foreign(url, offset)
+                if resp is not None:
+                    return resp
+        return self.client.get_blob(self.repo, d.digest, offset)
+
+
+def open_foreign(url: str, offset: int) -> Any:
+    """GET a foreign layer's URL with no credentials at all (they belong to the registry only).
+
+    Returns None when that URL does not serve it, so the next one (or the registry) is tried.
+    """
+    import requests
+
+    if not url.startswith(("https://", "http://")):
+        return None
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    # A session of its own that ignores .netrc, so nothing but the environment's proxy applies.
+    s = requests.Session()
+    s.trust_env = False
+    try:
+        r = s.get(url, headers=headers, stream=True, timeout=(15, 120), allow_redirects=True,
+                  proxies=requests.utils.get_environ_proxies(url))
+    except requests.RequestException:
+        return None
+    if r.status_code not in (200, 206):
+        r.close()
+        return None
+    return r
 
 
 class _Aborted(Exception):
