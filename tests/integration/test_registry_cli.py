@@ -94,3 +94,29 @@ def test_pull_errors_are_actionable(registry, engine, docker_config):  # noqa: F
     assert out.returncode == 125 and "lowercase" in out.stderr
     out = berth("pull", "--platform", "linux", f"{registry.host}/x/y@sha256:" + "z" * 64)
     assert out.returncode == 125 and "digest" in out.stderr
+
+
+def test_course_flow_import_push_pull_run(registry, paths, tmp_path, busybox_tar, docker_config):  # noqa: F811
+    """The courses' lesson: tag and push to a private registry, pull on a clean host, run it."""
+    from tests.conftest import unmount_below
+    first = dict(os.environ, BERTH_ROOT=str(paths.root), BERTH_RUN=str(paths.run))
+    clean = dict(os.environ, BERTH_ROOT=str(tmp_path / "clean" / "root"), BERTH_RUN=str(tmp_path / "clean" / "run"))
+    name = f"{registry.host}/courses/busybox:1"
+
+    def run(env, *args):
+        p = subprocess.run([*BERTH, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, (args, p.stderr)
+        return p.stdout
+
+    try:
+        run(first, "import", str(busybox_tar), "busybox:course")
+        run(first, "tag", "busybox:course", name)
+        assert "1: digest: sha256:" in run(first, "push", name)
+        assert "Downloaded newer image" in run(clean, "pull", name)
+        assert run(clean, "run", "--rm", name, "echo", "hello from the registry").strip() == "hello from the registry"
+    finally:
+        from ansible_collections.berth.engine.plugins.module_utils.paths import Paths
+        from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all
+        stop_all(Paths(tmp_path / "clean" / "root", tmp_path / "clean" / "run"))
+        stop_all(paths)
+        unmount_below(tmp_path / "clean")
