@@ -199,3 +199,14 @@ def test_docker_hub_names_pull_through_configured_mirrors(registry, engine, tmp_
         assert "Status: Downloaded newer image for mirrored:1" in [e["status"] for e in seen]
     finally:
         empty.stop()
+
+
+def test_ensure_pushed_is_idempotent(registry, engine, busybox_tar, docker_config):  # noqa: F811
+    name = f"{registry.host}/idem/pushed:1"
+    rec = import_tar(engine, busybox_tar, name)
+    ch = engine.registry.ensure_pushed(name, apply=False)
+    assert ch.changed and ch.before["digest"] is None and ch.after["digest"] == rec.manifest_digest
+    assert engine.registry.remote_digest(name) is None        # check mode pushed nothing
+    assert engine.registry.ensure_pushed(name).changed
+    assert engine.registry.remote_digest(name) == rec.manifest_digest
+    assert not engine.registry.ensure_pushed(name).changed

@@ -333,7 +333,7 @@ class RegistryClient:
         return urljoin(r.url, loc)
 
     def upload_monolithic(self, repo: str, location: str, digest: str, size: int,
-                          body: IO[bytes] | bytes) -> None:
+                          body: IO[bytes] | bytes | Any) -> None:
         self.request("PUT", location, _scope(repo, "pull", "push"), params={"digest": digest},
                      headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                      data=body, ok=(201, 204))

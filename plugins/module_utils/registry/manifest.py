@@ -47,7 +47,7 @@ class Descriptor:
     def from_dict(cls, d: Any, where: str) -> Descriptor:
         if not isinstance(d, dict):
             raise RegistryError(f"{where}: a descriptor must be an object")
-        digest = d.get("digest")
+        digest = str(d.get("digest"))
         try:
             check_digest(digest, f"{where}.digest")
         except InvalidSpec as exc:

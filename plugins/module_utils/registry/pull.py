@@ -279,7 +279,7 @@ class LayerFetcher:
                     self.progress({"id": sid, "status": "Verifying Checksum"})
                     writer.commit()
                     self.progress({"id": sid, "status": "Download complete"})
-            except (requests.RequestException, *_urllib3_errors()) as exc:
+            except (requests.RequestException, *_urllib3_errors()) as exc:  # type: ignore[misc]
                 raise _TransferError(str(exc)[:200]) from exc
             except (BerthError, OSError) as exc:
                 if not stream.eof and _is_transfer_error(exc):
