@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..errors import BerthError, NotFound, RegistryError, Unauthorized
+from ..errors import BerthError, InvalidSpec, NotFound, RegistryError, Unauthorized
 from ..fsutil import locked, read_json, write_json
 from ..paths import Paths
 from ..reference import Reference, parse
@@ -211,7 +211,7 @@ class RegistryService:
               store: CredentialStore | None = None) -> str:
         host = normalize_server(server or "docker.io")
         if not username or not password:
-            raise Unauthorized("login needs a username and a password", status=None, field="username")
+            raise InvalidSpec("login needs a username and a password", field="username" if not username else "password")
         creds = Credentials(username, password)
         client = self.connect(host, creds=creds)
         try:
@@ -294,6 +294,3 @@ class RegistryService:
         except NotFound:
             return None
 
-
-def is_repo_digest(value: str) -> bool:
-    return "@" in value and is_digest(value.split("@", 1)[1])
