@@ -111,16 +111,8 @@ def _configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from .output import print_inspect
-    found, code = [], 0
-    for ref in args.networks:
-        try:
-            found.append(ctx.engine.networks.inspect(ref))
-        except BerthError as exc:
-            ctx.err(f"Error: {exc}")
-            code = 1
-    print_inspect(ctx, found, args.format)
-    return code
+    from .output import inspect_each
+    return inspect_each(ctx, args.networks, ctx.engine.networks.inspect, args.format)
 
 
 # --- rm -------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .gotemplate_funcs import HEADER_FUNCS
 __all__ = [
     "human_size", "bytes_size", "human_duration", "since", "parse_time", "format_time",
     "format_time_ns", "format_local_time", "parse_time_ns", "short_id", "tabwrite", "Table", "render_list", "print_list",
-    "render_inspect", "print_inspect", "display_width", "default_header",
+    "render_inspect", "print_inspect", "inspect_each", "display_width", "default_header",
 ]
 
 # --- sizes ---------------------------------------------------------------------------------
@@ -377,3 +377,21 @@ def render_inspect(objs: list[Any], fmt: str | None) -> str:
 def print_inspect(ctx: Any, objs: list[Any], fmt: str | None) -> None:
     """Docker's inspect output: an indented JSON array, or the template once per object."""
     ctx.stdout.write(render_inspect(objs, fmt))
+
+
+def inspect_each(ctx: Any, refs: list[str], lookup: Any, fmt: str | None) -> int:
+    """Inspect every ref with ``lookup``: print what was found, then one error per failure.
+
+    Docker prints the objects it found even when some names are unknown, and exits 1.
+    """
+    from ..errors import BerthError
+    objs, errors = [], []
+    for ref in refs:
+        try:
+            objs.append(lookup(ref))
+        except BerthError as exc:
+            errors.append(str(exc))
+    print_inspect(ctx, objs, fmt)
+    for message in errors:
+        ctx.err(f"Error: {message}")
+    return 1 if errors else 0

@@ -95,16 +95,8 @@ def _configure_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from .output import print_inspect
-    found, code = [], 0
-    for name in args.volumes:
-        try:
-            found.append(ctx.engine.volumes.inspect(name))
-        except BerthError as exc:
-            ctx.err(f"Error: {exc}")
-            code = 1
-    print_inspect(ctx, found, args.format)
-    return code
+    from .output import inspect_each
+    return inspect_each(ctx, args.volumes, ctx.engine.volumes.inspect, args.format)
 
 
 # --- rm -------------------------------------------------------------------------------------
