@@ -287,8 +287,9 @@ def test_sysctl_and_on_exit(runtime, paths, rootfs, tmp_path):  # noqa: F811
 
 
 def test_two_attached_clients_and_detach(runtime, paths, rootfs):  # noqa: F811
+    # A terminal: as with Docker, the detach keys are looked for on a tty only.
     cid = create(paths, rootfs, ["sh", "-c", "while read l; do echo got:$l; done"],
-                 opts={"open_stdin": True, "stdin_once": False})
+                 opts={"open_stdin": True, "stdin_once": False, "tty": True}, tty=True)
     runtime.start(cid)
     results: dict[str, object] = {}
     a_in_r, a_in_w = os.pipe()

@@ -48,6 +48,10 @@ class ClientsMixin:
     stdin_owner: int | None
     stdin_done: bool
     stdin_buf: bytearray
+    paths: Any
+    cid: str
+    stdin_eof_pending: bool = False
+    _stdin_retry: int | None = None
     _winsize: tuple[int, int] | None
     def _on_accept(self) -> None:
         assert self.listener is not None
@@ -175,26 +179,43 @@ class ClientsMixin:
             self.sel.modify(c.sock, want, ("client", None))
 
     def _flush_stdin(self) -> None:
+        self._stdin_retry = None
         target = self.pty if self.tty else self.stdin_w
-        if target < 0 or not self.stdin_buf:
-            return
-        try:
-            n = os.write(target, self.stdin_buf)
-            del self.stdin_buf[:n]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self.stdin_buf.clear()
+        if target < 0:
+            return  # not launched yet: _launch flushes what came early, and the EOF
         if self.stdin_buf:
-            self.call_later(0.05, self._flush_stdin)
+            try:
+                n = os.write(target, self.stdin_buf)
+                del self.stdin_buf[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.stdin_buf.clear()
+        if self.stdin_buf:
+            if self._stdin_retry is None:  # one retry chain, however many frames arrive
+                self._stdin_retry = self.call_later(0.05, self._flush_stdin)
+        elif self.stdin_eof_pending and not self.tty:
+            self._close_stdin()
 
     def _stdin_eof(self) -> None:
         if self.tty:
             return  # a terminal has no end of input: the user types ^D
+        # The EOF may come before the launch (`echo x | berth run -i`) or behind buffered
+        # input: it is kept pending until everything before it was written.
+        self.stdin_eof_pending = True
         self._flush_stdin()
-        if self.stdin_w >= 0 and not self.stdin_buf:
-            os.close(self.stdin_w)
-            self.stdin_w = -1
+
+    def _close_stdin(self) -> None:
+        self.stdin_eof_pending = False
+        if self.stdin_w < 0:
+            return
+        os.close(self.stdin_w)
+        self.stdin_w = -1
+        # The server holds a copy of the write end for an adopter: the container reads EOF
+        # only once that copy is closed too.
+        with contextlib.suppress(OSError, ValueError):
+            proto.request(f"{self.paths.run}/monitor.sock", {"op": "unkeep", "cid": self.cid,
+                                                             "role": "stdin"}, timeout=2.0)
 
     def _resize(self, rows: int, cols: int) -> None:
         from .console import set_winsize

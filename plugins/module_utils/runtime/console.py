@@ -109,10 +109,17 @@ def pump(sock: socket.socket, stdin: int | None, stdout: int | None, stderr: int
     """
     sel = selectors.DefaultSelector()
     reader = proto.FrameReader()
-    detacher = _Detacher(detach_keys)
+    # As Docker: the detach keys are looked for on a terminal only; piped input is data.
+    detacher = _Detacher(detach_keys if tty else b"")
     sock.setblocking(True)
     sel.register(sock, selectors.EVENT_READ, "sock")
+    fed = -1
     if stdin is not None:
+        fed = pollable(stdin)
+        if fed == stdin:
+            fed = -1
+        else:
+            stdin = fed
         sel.register(stdin, selectors.EVENT_READ, "stdin")
     wake_r = wake_w = -1
     old_winch = None
@@ -165,6 +172,34 @@ def pump(sock: socket.socket, stdin: int | None, stdout: int | None, stderr: int
             os.close(wake_r)
             os.close(wake_w)
         sel.close()
+        if fed >= 0:
+            os.close(fed)
+
+
+def pollable(fd: int) -> int:
+    """``fd``, or a pipe fed from it by a thread when epoll refuses it (a regular file, as
+    in `berth run -i img < file`)."""
+    import stat
+    import threading
+
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        return fd
+    r, w = os.pipe2(os.O_CLOEXEC)
+
+    def feed() -> None:
+        try:
+            while True:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                _write_all(w, data)
+        except OSError:
+            pass
+        finally:
+            os.close(w)
+
+    threading.Thread(target=feed, daemon=True, name="stdin-feed").start()
+    return r
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -299,7 +299,7 @@ class Monitor(ClientsMixin):
             self._take_fd(fd, role)
         if self.pty >= 0 and self._winsize:
             self._resize(*self._winsize)
-        if self.stdin_buf:
+        if self.stdin_buf or self.stdin_eof_pending:
             self._flush_stdin()
 
     def _helper(self, sock: socket.socket, first: bool, starter: socket.socket | None,

@@ -158,6 +158,9 @@ class Server:
         if op == "keep":
             self._keep(conn, req, fds)
             return
+        if op == "unkeep":
+            self._unkeep(conn, req)
+            return
         for fd in fds:
             os.close(fd)
         if op == "hello":
@@ -232,6 +235,19 @@ class Server:
             self._reply(conn, {"error": "roles and descriptors do not match"})
             return
         self.kept[cid] = {"monitor": int(req.get("monitor") or 0), "fds": fds, "roles": roles}
+        self._reply(conn, {"ok": True})
+
+    def _unkeep(self, conn: socket.socket, req: dict[str, Any]) -> None:
+        """Close our copy of one of a container's pipes: its stdin reached EOF, and the
+        container only sees that once every copy of the write end is closed."""
+        entry = self.kept.get(str(req.get("cid")))
+        role = str(req.get("role"))
+        if entry is not None:
+            keep = [(fd, r) for fd, r in zip(entry["fds"], entry["roles"], strict=True) if r != role]
+            for fd, r in zip(entry["fds"], entry["roles"], strict=True):
+                if r == role:
+                    os.close(fd)
+            entry["fds"], entry["roles"] = [k[0] for k in keep], [k[1] for k in keep]
         self._reply(conn, {"ok": True})
 
     def _release(self, monitor_pid: int, status: int) -> None:
