@@ -1,0 +1,145 @@
+"""The container modules' one call each: their params in, a Change and the result out.
+
+``run_container_task`` serves berth.engine.container, ``run_containers_task`` the one-task form
+(berth.engine.containers) over one engine: each item is validated against the container
+module's own argument spec, converged in order, and reported one result per container.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BerthError, InvalidSpec, NotFound, RuntimeFailure
+from ..types import Change
+from .ensure import EnsureOptions, ensure
+from .params import given_options, ignored_fields, spec_from_params
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import Engine
+
+OUTPUT_LIMIT = 1 << 20  # a non-detached container's output kept in the result
+
+
+def options_from_params(p: dict[str, Any]) -> EnsureOptions:
+    return EnsureOptions(
+        state=p.get("state") or "started", recreate=bool(p.get("recreate")),
+        ignore=ignored_fields(p.get("comparisons"), given_options(p)), pull=p.get("pull") or "missing",
+        platform=p.get("platform"), force_kill=bool(p.get("force_kill")),
+        keep_volumes=p.get("keep_volumes", True) is not False, stop_timeout=p.get("stop_timeout"),
+        healthy_timeout=p.get("healthy_wait_timeout", 300.0), detach=p.get("detach", True) is not False)
+
+
+def run_container_task(engine: Engine, p: dict[str, Any], apply: bool = True) -> tuple[Change, dict[str, Any]]:
+    """Converge one container; (the Change, extra result keys: container, status)."""
+    opts = options_from_params(p)
+    spec = None
+    if opts.state != "absent":
+        if not p.get("image"):
+            # no image: converge an existing container's state only, whatever made it
+            try:
+                spec = engine.containers.get(p["name"]).spec
+            except NotFound:
+                raise InvalidSpec(f"image: is required to create container {p['name']!r}", field="image",
+                                  value=p["name"]) from None
+        else:
+            spec = spec_from_params(p)
+            _check_caps(spec)
+    change = ensure(engine.containers, p["name"], spec, opts.state, apply=apply, options=opts)
+    extra: dict[str, Any] = {}
+    container = _inspect(engine, p["name"]) if (apply or not change.changed) else None
+    if apply and not opts.detach and "start" in change.actions and opts.state in ("started", "restarted"):
+        status, output = _wait_output(engine, change.after["id"] if change.after else p["name"])
+        extra["status"] = status
+        container = _inspect(engine, p["name"])
+        if container is not None:
+            container["Output"] = output
+        if status != 0:
+            raise RuntimeFailure(f"container {p['name']} exited with code {status}: {output[-2000:]}",
+                                 status=status)
+    if container is None and not apply and change.changed and opts.state != "absent":
+        container = _inspect(engine, p["name"])
+    extra["container"] = container if container is not None else {}
+    return change, extra
+
+
+def _check_caps(spec: Any) -> None:
+    # create checks them too; checking here makes check mode report an unknown capability
+    from ..runtime import caps
+    try:
+        caps.resolve(list(spec.cap_add), list(spec.cap_drop), spec.privileged)
+    except InvalidSpec as exc:
+        field = "cap_drop" if exc.details.get("field") == "cap_drop" else "capabilities"
+        raise InvalidSpec(f"{field}: {exc.msg}", field=field, value=exc.details.get("value")) from None
+
+
+def _inspect(engine: Engine, name: str) -> dict[str, Any] | None:
+    try:
+        return engine.containers.inspect(name)
+    except NotFound:
+        return None
+
+
+def _wait_output(engine: Engine, ref: str) -> tuple[int, str]:
+    """Wait for a non-detached container's exit; its exit code and output."""
+    svc = engine.containers
+    try:
+        cid = svc.resolve(ref)
+    except NotFound:
+        return 0, ""
+    status = svc.wait(cid)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for _stream, _time, data in engine.runtime.logs(cid):
+            chunks.append(data)
+            size += len(data)
+            if size > OUTPUT_LIMIT:
+                break
+    except (BerthError, OSError):
+        pass  # an auto-removed container took its log with it
+    return status, b"".join(chunks)[:OUTPUT_LIMIT].decode("utf-8", "replace")
+
+
+def validate_item(item: Any, index: int) -> dict[str, Any]:
+    """One item of the containers module, checked and completed against the container options."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    from .params import ARGUMENT_SPEC
+
+    if not isinstance(item, dict):
+        raise InvalidSpec(f"containers[{index}]: expected a dict of container options", field="containers")
+    result = ArgumentSpecValidator(ARGUMENT_SPEC).validate(item)
+    if result.error_messages:
+        who = item.get("name") or index
+        raise InvalidSpec(f"containers[{who}]: {'; '.join(result.error_messages)}", field="containers",
+                          value=who)
+    return dict(result.validated_parameters)
+
+
+def run_containers_task(engine: Engine, items: list[Any], defaults: dict[str, Any] | None = None,
+                        apply: bool = True) -> tuple[Change, list[dict[str, Any]]]:
+    """Converge every item in order; (one Change for the task, one result per container)."""
+    params = [validate_item({**(defaults or {}), **item} if isinstance(item, dict) else item, i)
+              for i, item in enumerate(items)]
+    names = [p["name"] for p in params]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise InvalidSpec(f"containers: {sorted(dup)[0]!r} is listed more than once", field="containers",
+                          value=sorted(dup)[0])
+    results: list[dict[str, Any]] = []
+    changed = False
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    actions: list[str] = []
+    for p in params:
+        try:
+            change, extra = run_container_task(engine, p, apply=apply)
+        except BerthError as exc:
+            exc.msg = f"{p['name']}: {exc.msg}"
+            raise
+        changed |= change.changed
+        if change.changed:
+            before[p["name"]] = change.before
+            after[p["name"]] = change.after
+            actions += [f"{p['name']}: {a}" for a in change.actions]
+        results.append({"name": p["name"], "changed": change.changed, "actions": list(change.actions), **extra})
+    return Change(changed, before, after, tuple(actions)), results
