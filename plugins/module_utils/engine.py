@@ -64,8 +64,11 @@ class Engine:
 
     @cached_property
     def networks(self) -> NetworkService:
+        from .network import bridge
         from .network.service import NetworkService
-        return NetworkService(self.paths)
+        # Netlink work runs in the warm monitor server: importing pyroute2 here would cost
+        # every `berth run` ~110 ms.
+        return NetworkService(self.paths, links=self.runtime.in_server(bridge))
 
     # --- orchestrators: they reach the leaves through this engine ------------------------
     @cached_property
