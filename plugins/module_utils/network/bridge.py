@@ -2,6 +2,10 @@
 
 This is the one place that imports pyroute2. Work inside a container's namespace runs in a
 short-lived thread that entered it (netns.run_in_netns) with a netlink socket opened there.
+
+Importing pyroute2 costs ~110 ms, more than the rest of `berth run`: the calls listed in
+SERVER_CALLS take and return plain JSON data so that the engine can run them in the warm
+monitor server (which imports pyroute2 once, see ``server_warm_up``) instead of in the CLI.
 """
 from __future__ import annotations
 
@@ -194,6 +198,32 @@ def _configure_inside(tmp: str, ifname: str, ip: str, prefixlen: int, mac: str,
             ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
 
 
+def plug(bridge: str, netns_path: str, ip: str, prefixlen: int, mac: str, gateway: str | None,
+         mtu: int | None = None) -> dict[str, Any]:
+    """Everything `connect` asks of the kernel, in one call: the next free ``ethN`` in the
+    namespace, a fresh host-side name, the veth pair on ``bridge``; the default route via
+    ``gateway`` unless the namespace has one already (None: never).
+
+    Returns {"host_ifname", "ifname", "default_route"}.
+    """
+    def inside() -> tuple[list[str], bool]:
+        with netlink() as ipr:
+            names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
+            routed = any(r["dst_len"] == 0 for r in ipr.get_routes(family=2, table=254))
+            return names, routed
+    names, routed = run_in_netns(netns_path, inside)
+    ifname = next(f"eth{i}" for i in range(len(names) + 1) if f"eth{i}" not in names)
+    route = bool(gateway) and not routed
+    host_if = new_host_ifname()
+    create_endpoint(bridge, netns_path, host_if, ifname, ip, prefixlen, mac, gateway if route else None, mtu)
+    return {"host_ifname": host_if, "ifname": ifname, "default_route": route}
+
+
+def server_warm_up() -> None:
+    """Import pyroute2 now (in the monitor server, before it forks anything)."""
+    _iproute()
+
+
 def has_default_route(netns_path: str) -> bool:
     def inside() -> bool:
         with netlink() as ipr:
@@ -214,3 +244,9 @@ def set_default_route(netns_path: str, ifname: str, gateway: str) -> None:
         raise
     except Exception as exc:
         raise _error(f"cannot set the default route via {gateway} in {netns_path}", exc) from exc
+
+
+# Called by name through the monitor server (plain data in and out); see the module doc.
+SERVER_CALLS = {fn.__name__: fn for fn in (
+    link_exists, ensure_bridge, delete_link, host_addresses, netns_links, has_default_route,
+    new_host_ifname, plug, set_default_route)}

@@ -36,11 +36,17 @@ def _bridge_module() -> Any:
 
 
 class NetworkService:
-    def __init__(self, paths: Paths, firewall_backend: str | None = None) -> None:
+    def __init__(self, paths: Paths, firewall_backend: str | None = None, links: Any = None) -> None:
+        """``links``: what to call bridge.py's SERVER_CALLS through (the engine passes the
+        monitor server's, so the CLI never imports pyroute2); None: bridge.py in process."""
         self.paths = paths
         self.store = NetworkStore(paths)
         self.names = KernelNames(paths)
         self._firewall_backend = firewall_backend
+        self._links = links
+
+    def _br(self) -> Any:
+        return self._links if self._links is not None else _bridge_module()
 
     @property
     def firewall(self) -> nat.Firewall:
@@ -64,7 +70,7 @@ class NetworkService:
 
     def _new_default_record(self, nid: str, created: str) -> NetworkRecord:
         taken = [IPv4Network(r.subnet) for r in self.store.records() if r.subnet and r.name != DEFAULT_NETWORK]
-        pool = ipam.make_pool(None, taken=list(_bridge_module().host_networks()) + taken)
+        pool = ipam.make_pool(None, taken=list(self._br().host_networks()) + taken)
         return NetworkRecord(nid, DEFAULT_NETWORK, "bridge", created, None, str(pool.subnet),
                              str(pool.gateway), "", self.names.default_bridge, builtin=True)
 
@@ -107,7 +113,7 @@ class NetworkService:
                 self._setup_bridge(rec)
             except BaseException:
                 with contextlib.suppress(Exception):
-                    _bridge_module().delete_link(rec.bridge)
+                    self._br().delete_link(rec.bridge)
                 self.store.delete(rec)
                 with contextlib.suppress(Exception):
                     self._apply_firewall()
@@ -117,7 +123,7 @@ class NetworkService:
     def _plan_record(self, name: str, spec: NetworkSpec, nid: str | None = None) -> NetworkRecord:
         others = [r for r in self.store.records() if r.subnet and r.name != name]
         user_taken = [IPv4Network(r.subnet) for r in others]
-        taken = [] if spec.subnet else list(_bridge_module().host_networks())
+        taken = [] if spec.subnet else list(self._br().host_networks())
         pool = ipam.make_pool(spec.subnet, spec.gateway, spec.ip_range, taken=taken, user_taken=user_taken)
         nid = nid or secrets.token_hex(32)
         bridge = spec.options.get("com.docker.network.bridge.name") or f"br-{nid[:12]}"
@@ -128,7 +134,7 @@ class NetworkService:
                              str(pool.ip_range) if pool.ip_range else "", bridge)
 
     def _setup_bridge(self, rec: NetworkRecord) -> NetworkRecord:
-        br = _bridge_module()
+        br = self._br()
         if rec.name == DEFAULT_NETWORK and rec.builtin and not br.link_exists(rec.bridge):
             rec = self._revalidate_default(rec)
         net = IPv4Network(rec.subnet)
@@ -142,7 +148,7 @@ class NetworkService:
         """Before making the default bridge, make sure its subnet is still free on this host."""
         if self.store.endpoints(rec.id):
             return rec
-        host = _bridge_module().host_networks()
+        host = self._br().host_networks()
         if ipam.overlaps(IPv4Network(rec.subnet), host) is None:
             return rec
         fresh = self._new_default_record(rec.id, rec.created)
@@ -161,7 +167,7 @@ class NetworkService:
                                "endpoints", network=rec.name, containers=sorted(eps))
             for cid in list(eps):
                 self._disconnect_locked(rec, cid)
-            _bridge_module().delete_link(rec.bridge)
+            self._br().delete_link(rec.bridge)
             self.store.delete(rec)
             self._apply_firewall()
         return rec.id
@@ -243,7 +249,7 @@ class NetworkService:
         with self._locked():
             default = self.store.find(DEFAULT_NETWORK)
             if default is not None and default.builtin and not self._live_endpoints(default):
-                _bridge_module().delete_link(default.bridge)
+                self._br().delete_link(default.bridge)
             self._apply_firewall()
 
     # --- endpoints ------------------------------------------------------------------------
@@ -279,7 +285,7 @@ class NetworkService:
             if aliases:
                 raise InvalidSpec("network-scoped alias is supported only for containers in user defined "
                                   "networks", field="aliases", value=list(aliases))
-        br = _bridge_module()
+        br = self._br()
         with self._locked():
             rec = self._setup_bridge(self.store.get(rec.id))
             eps = self.store.endpoints(rec.id)
@@ -291,14 +297,11 @@ class NetworkService:
                 del eps[cid]  # stale: its namespace went away without a disconnect
             pool = ipam.Pool.from_dict({"Subnet": rec.subnet, "Gateway": rec.gateway, "IPRange": rec.ip_range})
             addr = str(ipam.Ipam(pool, [e.ip for e in eps.values()], rec.name).allocate(ip))
-            inside = br.netns_links(netns_path)
-            ifname = next(f"eth{i}" for i in range(len(inside) + 1) if f"eth{i}" not in inside)
-            route = not rec.internal and not br.has_default_route(netns_path)
-            host_if = br.new_host_ifname()
             mac = ipam.mac_for(addr)
             prefixlen = IPv4Network(rec.subnet).prefixlen
-            br.create_endpoint(rec.bridge, netns_path, host_if, ifname, addr, prefixlen, mac,
-                               rec.gateway if route else None, rec.mtu)
+            plugged = br.plug(rec.bridge, str(netns_path), addr, prefixlen, mac,
+                              None if rec.internal else rec.gateway, rec.mtu)
+            host_if, ifname, route = plugged["host_ifname"], plugged["ifname"], plugged["default_route"]
             cname = (name or cid[:12]).lstrip("/")
             dns_names: tuple[str, ...] = ()
             if rec.user_defined:
@@ -325,7 +328,7 @@ class NetworkService:
             self._disconnect_locked(rec, cid)
 
     def _disconnect_locked(self, rec: NetworkRecord, cid: str) -> None:
-        br = _bridge_module()
+        br = self._br()
         eps = self.store.endpoints(rec.id)
         ep = eps.pop(cid, None)
         if ep is None:
@@ -341,7 +344,7 @@ class NetworkService:
 
     def _rehome_default_route(self, cid: str, netns_path: str) -> None:
         """Docker moves the default route to another network when its network leaves."""
-        br = _bridge_module()
+        br = self._br()
         if not netns.is_netns(netns_path):
             return
         for rec, ep in self.store.container_endpoints(cid):
@@ -359,7 +362,7 @@ class NetworkService:
         eps = self.store.endpoints(rec.id)
         if not eps:
             return eps
-        br = _bridge_module()
+        br = self._br()
         live = {cid: ep for cid, ep in eps.items() if br.link_exists(ep.host_ifname)}
         if len(live) != len(eps):
             self.store.save_endpoints(rec.id, live)
@@ -409,7 +412,7 @@ class NetworkService:
         return list((self.store.ports().get(check_cid(cid)) or {}).get("bindings", []))
 
     def _apply_firewall(self) -> None:
-        br = _bridge_module()
+        br = self._br()
         bridges = []
         for rec in self.store.records():
             if rec.is_bridge and br.link_exists(rec.bridge):

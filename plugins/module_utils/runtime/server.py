@@ -34,6 +34,9 @@ from . import syscalls as sc
 
 IDLE_SECONDS = 120.0
 SERVICE_MODULES = ("network.dns",)
+# Modules whose SERVER_CALLS table the server runs for commands (Runtime.server_call), so a
+# command never imports their heavy libraries itself; each may define server_warm_up().
+CALL_MODULES = ("network.bridge",)
 SOCKET_NAME = "monitor.sock"
 
 
@@ -55,6 +58,12 @@ def _preload() -> None:
     for name in SERVICE_MODULES:  # per-container services monitors may run (by name: no import ties)
         with contextlib.suppress(Exception):
             importlib.import_module(f"{base}.{name}")
+    for name in CALL_MODULES:
+        with contextlib.suppress(Exception):  # a missing library fails the call, not the server
+            mod = importlib.import_module(f"{base}.{name}")
+            warm = getattr(mod, "server_warm_up", None)
+            if warm is not None:
+                warm()
     _warm_up()
 
 
@@ -165,6 +174,11 @@ class Server:
             os.close(fd)
         if op == "hello":
             self._reply(conn, {"hash": self.hash, "pid": os.getpid()})
+        elif op == "call":
+            if req.get("hash") and req["hash"] != self.hash:
+                self._reply(conn, {"error": "stale", "hash": self.hash})
+                return
+            self._reply(conn, _run_call(req))
         elif op == "spawn":
             if req.get("hash") and req["hash"] != self.hash:
                 self._reply(conn, {"error": "stale", "hash": self.hash})
@@ -315,6 +329,27 @@ class Server:
             os.close(fd)
         if writer is not None:
             writer.close()
+
+
+def _run_call(req: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a CALL_MODULES module's SERVER_CALLS, run here, in the server's loop (the
+    calls are short netlink exchanges; forking for each would cost more than the work)."""
+    from ..errors import BerthError
+
+    module, fn = req.get("module"), req.get("fn")
+    if module not in CALL_MODULES:
+        return {"error": f"the monitor server runs no calls of module {module!r}", "kind": "InvalidSpec"}
+    try:
+        table = importlib.import_module(f"{__name__.rsplit('.', 2)[0]}.{module}").SERVER_CALLS
+        func = table.get(fn)
+        if func is None:
+            return {"error": f"{module} has no server call {fn!r}", "kind": "InvalidSpec"}
+        return {"result": func(*(req.get("args") or []), **(req.get("kwargs") or {}))}
+    except BerthError as exc:
+        return {"error": str(exc), "kind": type(exc).__name__}
+    except Exception as exc:  # noqa: BLE001 - the caller reports it; the server carries on
+        return {"error": f"{module}.{fn} failed in the monitor server: {type(exc).__name__}: {exc}",
+                "kind": "RuntimeFailure"}
 
 
 def _recv_request(conn: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:

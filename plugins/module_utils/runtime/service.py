@@ -27,8 +27,10 @@ from .state import ContainerState, StateStore, plan_reconcile, proc_start_time, 
 SPEC_FILE = "spec.json"
 OPTIONS_FILE = "options.json"
 SPAWN_TIMEOUT = 120.0
+SERVER_SOCKET = "monitor.sock"   # server.SOCKET_NAME; importing server.py would cost the CLI ~10 ms
 
 Stream = int | IO[Any] | None
+_PACKAGE = __name__.rsplit(".", 2)[0]
 
 
 def _fd(stream: Stream) -> int | None:
@@ -155,25 +157,47 @@ class Runtime:
     def _spawn(self, cid: str, attach: dict[str, Any] | None,
                adopt: bool = False) -> tuple[dict[str, Any], socket.socket]:
         """Ask the monitor server for a monitor; (its reply, the open connection to it)."""
-        from . import install, server
+        return self._server_request({"op": "spawn", "cid": cid, "attach": attach, "adopt": adopt},
+                                    f"the monitor of container {cid[:12]}")
+
+    def server_call(self, module: str, fn: str, *args: Any, **kwargs: Any) -> Any:
+        """Run ``module.SERVER_CALLS[fn](*args, **kwargs)`` in the warm monitor server.
+
+        For work whose libraries cost more to import than to use (pyroute2): the server has
+        them loaded. Arguments and the result are JSON; errors come back as BerthErrors.
+        """
+        reply, sock = self._server_request({"op": "call", "module": module, "fn": fn, "args": list(args),
+                                            "kwargs": kwargs}, "the monitor server")
+        sock.close()
+        return reply.get("result")
+
+    def in_server(self, module: Any) -> ServerModule:
+        """``module`` (one of the server's CALL_MODULES) with its SERVER_CALLS run in the server."""
+        return ServerModule(self, module)
+
+    def _server_request(self, req: dict[str, Any], who: str) -> tuple[dict[str, Any], socket.socket]:
+        """Send one request to the monitor server (started, or replaced when it runs another
+        engine version, as needed); its reply and the open connection."""
+        from . import install
 
         digest, _base = install.ensure_engine_copy(self.paths)
-        path = server.socket_path(self.paths)
+        path = str(self.paths.run / SERVER_SOCKET)
         for attempt in range(3):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 try:
                     s.settimeout(SPAWN_TIMEOUT)
                     proto.connect(s, path)
-                    s.sendall(proto.control({"op": "spawn", "cid": cid, "hash": digest, "attach": attach,
-                                             "adopt": adopt}))
+                    s.sendall(proto.control(dict(req, hash=digest)))
                     reply = proto.recv_control(s)
                 except (FileNotFoundError, ConnectionRefusedError):
                     reply = {"error": "stale"}
                 if reply is None:
-                    raise RuntimeFailure(f"the monitor of container {cid[:12]} exited before it answered; "
+                    raise RuntimeFailure(f"{who} exited before it answered; "
                                          f"see {self.paths.run / 'monitor.log'}")
-                if reply.get("error") == "stale" and attempt < 2:
+                # A server older than the request answers "unknown request": stale as well.
+                if attempt < 2 and (reply.get("error") == "stale"
+                                    or str(reply.get("error", "")).startswith("unknown request")):
                     s.close()
                     with fsutil.locked(self.paths.lock("monitor-server")):
                         if not self._server_current(digest):
@@ -189,10 +213,8 @@ class Runtime:
         raise RuntimeFailure("could not reach a monitor server")
 
     def _server_current(self, digest: str) -> bool:
-        from . import server
-
         try:
-            reply = proto.request(server.socket_path(self.paths), {"op": "hello"}, timeout=5)
+            reply = proto.request(str(self.paths.run / SERVER_SOCKET), {"op": "hello"}, timeout=5)
         except OSError:
             return False
         return bool(reply and reply.get("hash") == digest)
@@ -463,6 +485,21 @@ class Runtime:
             raise Conflict(f"container {cid[:12]} is not running", container=cid)
         return _exec.run(self._spec(cid), cid, st.pid, process, tty=tty, interactive=interactive,
                          detach=detach, stdin=_fd(stdin), stdout=_fd(stdout), stderr=_fd(stderr))
+
+
+class ServerModule:
+    """A module whose SERVER_CALLS run in the monitor server; its other names stay local."""
+
+    def __init__(self, runtime: Runtime, module: Any) -> None:
+        self._runtime = runtime
+        self._module = module
+        self._name = module.__name__[len(_PACKAGE) + 1:]
+        self._calls = module.SERVER_CALLS
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._calls:
+            return lambda *args, **kwargs: self._runtime.server_call(self._name, name, *args, **kwargs)
+        return getattr(self._module, name)
 
 
 def _is_zombie(pid: int) -> bool:
