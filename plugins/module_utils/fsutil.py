@@ -122,15 +122,58 @@ def _rmtree(path: Any, handler: Any) -> None:
         shutil.rmtree(path, onerror=handler)
 
 
+_deferred: list[Path] | None = None
+
+
 def discard_into(trash: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """Remove a tree in two steps: an atomic rename out of sight, then the slow delete."""
+    """Remove a tree in two steps: an atomic rename out of sight, then the slow delete
+    (left to ``finish_discards`` after ``defer_discards``)."""
     path = Path(path)
     if not os.path.lexists(path):
         return
     trash = ensure_dir(trash)
     target = Path(tempfile.mkdtemp(prefix="del-", dir=trash))
     os.replace(path, target / "x")
+    if _deferred is not None:
+        _deferred.append(target)
+        return
     remove_tree(target)
+
+
+def defer_discards() -> None:
+    """From now on discard_into only moves trees out of sight (a short-lived command: the
+    thing is gone for every reader once renamed, and the delete can happen after it answers)."""
+    global _deferred
+    if _deferred is None:
+        _deferred = []
+
+
+def finish_discards() -> None:
+    """Delete what discard_into moved aside, in a detached process nobody waits for."""
+    global _deferred
+    todo, _deferred = _deferred or [], None
+    if not todo:
+        return
+    try:
+        pid = os.fork()
+    except OSError:
+        for t in todo:
+            remove_tree(t)
+        return
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:  # a grandchild: not our caller's child, and never a zombie
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)  # a caller reading our output must not wait for this
+                os.closerange(3, 65536)
+                for t in todo:
+                    with contextlib.suppress(OSError):
+                        remove_tree(t)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 # --- resolution inside a root -------------------------------------------------------------
