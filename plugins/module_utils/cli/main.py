@@ -139,7 +139,16 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str], list[str]]:
 def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
     from ..errors import BerthError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        # The berth command itself (not a test calling main): trees that commands remove
+        # are deleted after it answered (run --rm returns without waiting for the disk).
+        from .. import fsutil
+        fsutil.defer_discards()
+        try:
+            return main(sys.argv[1:], ctx)
+        finally:
+            fsutil.finish_discards()
+    argv = list(argv)
     opts, argv = _split_globals(argv)
     ctx = ctx or Context(root=opts.get("root"), run=opts.get("run"))
     if not argv or argv[0] in ("-h", "--help", "help"):
