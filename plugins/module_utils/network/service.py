@@ -264,7 +264,7 @@ class NetworkService:
         check_cid(cid)
         with self._locked():
             for rec, _ep in self.store.container_endpoints(cid):
-                self._disconnect_locked(rec, cid)
+                self._disconnect_locked(rec, cid, wait=False)
             if self.store.ports_path(cid).exists():
                 self.store.save_ports(cid, None)
                 self._apply_firewall()
@@ -327,13 +327,18 @@ class NetworkService:
                                container=cid)
             self._disconnect_locked(rec, cid)
 
-    def _disconnect_locked(self, rec: NetworkRecord, cid: str) -> None:
+    def _disconnect_locked(self, rec: NetworkRecord, cid: str, wait: bool = True) -> None:
+        """``wait=False``: the namespace goes away next, so the veth's deletion need not be
+        waited for (the server does it after answering)."""
         br = self._br()
         eps = self.store.endpoints(rec.id)
         ep = eps.pop(cid, None)
         if ep is None:
             return
-        br.delete_link(ep.host_ifname)
+        if wait:
+            br.delete_link(ep.host_ifname)
+        else:
+            br.discard_link(ep.host_ifname)
         self.store.save_endpoints(rec.id, eps)
         ports = self.store.ports().get(cid)
         if ports and ports.get("ip") == ep.ip:

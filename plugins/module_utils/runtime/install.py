@@ -9,6 +9,7 @@ hash covers exactly what is copied, so a new version gets a new folder and a new
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -26,6 +27,7 @@ PACKAGE_PATH = PACKAGE.replace(".", "/")
 SKIP_PACKAGES = ("cli",)                          # what no long-lived process runs
 
 _cache: tuple[str, dict[str, bytes]] | None = None
+_copies: dict[str, tuple[str, Path]] = {}          # engine_copies folder -> (hash, base), this process
 
 
 def engine_sources() -> dict[str, bytes]:
@@ -75,8 +77,47 @@ def engine_hash() -> tuple[str, dict[str, bytes]]:
     return _cache
 
 
+def _fingerprint() -> str | None:
+    """A digest of every source file's name, inode, size and mtime, when the engine is plain
+    files: it stands for the content hash (reading and hashing ~120 files costs each command
+    ~5 ms, a walk 0.6 ms). None for an engine in a zip (an Ansible run)."""
+    roots = list(getattr(importlib.import_module(PACKAGE), "__path__", []))
+    if len(roots) != 1 or not os.path.isdir(roots[0]):
+        return None
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(roots[0]):
+        top = dirpath == roots[0]
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not (top and d in SKIP_PACKAGES))
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(dirpath, name))
+                h.update(f"{dirpath}/{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
 def ensure_engine_copy(paths: Paths) -> tuple[str, Path]:
     """(hash, base): ``base`` goes first on sys.path to import the copy."""
+    done = _copies.get(str(paths.engine_copies))
+    if done is not None and (done[1] / ".complete").exists():
+        return done
+    fp = _fingerprint() if _cache is None else None
+    known = paths.run / "engine-hashes" / fp if fp else None
+    if known is not None:
+        with contextlib.suppress(OSError, ValueError):
+            digest = known.read_text().strip()
+            base = paths.engine_copies / digest
+            if digest and (base / ".complete").exists():
+                _copies[str(paths.engine_copies)] = (digest, base)
+                return digest, base
+    digest, base = _ensure_engine_copy(paths)
+    if known is not None:
+        with contextlib.suppress(OSError):
+            fsutil.atomic_write(known, digest + "\n", durable=False)
+    _copies[str(paths.engine_copies)] = (digest, base)
+    return digest, base
+
+
+def _ensure_engine_copy(paths: Paths) -> tuple[str, Path]:
     digest, sources = engine_hash()
     base = paths.engine_copies / digest
     if (base / ".complete").exists():

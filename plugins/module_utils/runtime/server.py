@@ -178,7 +178,7 @@ class Server:
             if req.get("hash") and req["hash"] != self.hash:
                 self._reply(conn, {"error": "stale", "hash": self.hash})
                 return
-            self._reply(conn, _run_call(req))
+            self._call(conn, req)
         elif op == "spawn":
             if req.get("hash") and req["hash"] != self.hash:
                 self._reply(conn, {"error": "stale", "hash": self.hash})
@@ -186,6 +186,15 @@ class Server:
             self._spawn(conn, req)
         else:
             self._reply(conn, {"error": f"unknown request {op!r}"})
+
+    def _call(self, conn: socket.socket, req: dict[str, Any]) -> None:
+        if req.get("module") in CALL_MODULES and req.get("fn") in _reply_first(str(req["module"])):
+            self._reply(conn, {"result": None})
+            reply = _run_call(req)
+            if "error" in reply:
+                print(f"berth-monitors: {reply['error']}", file=sys.stderr, flush=True)
+            return
+        self._reply(conn, _run_call(req))
 
     def _reply(self, conn: socket.socket, obj: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
@@ -331,6 +340,16 @@ class Server:
             writer.close()
 
 
+def _call_module(name: str) -> Any:
+    return importlib.import_module(f"{__name__.rsplit('.', 2)[0]}.{name}")
+
+
+def _reply_first(module: str) -> tuple[str, ...]:
+    with contextlib.suppress(Exception):
+        return tuple(getattr(_call_module(module), "SERVER_REPLY_FIRST", ()))
+    return ()
+
+
 def _run_call(req: dict[str, Any]) -> dict[str, Any]:
     """One entry of a CALL_MODULES module's SERVER_CALLS, run here, in the server's loop (the
     calls are short netlink exchanges; forking for each would cost more than the work)."""
@@ -340,7 +359,7 @@ def _run_call(req: dict[str, Any]) -> dict[str, Any]:
     if module not in CALL_MODULES:
         return {"error": f"the monitor server runs no calls of module {module!r}", "kind": "InvalidSpec"}
     try:
-        table = importlib.import_module(f"{__name__.rsplit('.', 2)[0]}.{module}").SERVER_CALLS
+        table = _call_module(str(module)).SERVER_CALLS
         func = table.get(fn)
         if func is None:
             return {"error": f"{module} has no server call {fn!r}", "kind": "InvalidSpec"}
