@@ -191,12 +191,15 @@ def _apply(service: ContainerService, plan: ContainerPlan, current: ContainerRec
         elif action == "network":
             _reconnect(service, cid, desired)  # type: ignore[arg-type]
         elif action == "start":
+            if current is not None and cid == current.id:
+                _settle(service, cid)
             service.start(cid)  # type: ignore[arg-type]
         elif action == "stop":
             _stop(service, cid, opts)  # type: ignore[arg-type]
         elif action == "restart":
             _stop(service, cid, opts)  # type: ignore[arg-type]
             service.wait(cid, condition="not-running")  # type: ignore[arg-type]
+            _settle(service, cid)  # type: ignore[arg-type]
             service.start(cid)  # type: ignore[arg-type]
     if cid is not None and opts.state == "healthy":
         _wait_healthy(service, cid, opts)
@@ -209,6 +212,21 @@ def _stop(service: ContainerService, cid: str, opts: EnsureOptions) -> None:
             service.kill(cid)
         return
     service.stop(cid, timeout=opts.stop_timeout)
+
+
+def _settle(service: ContainerService, cid: str, timeout: float = 10.0) -> None:
+    """Wait for the exit command of a container that just stopped (it unmounts the rootfs
+    under the container's lock, asynchronously): a start racing it would launch into a rootfs
+    unmounted under it."""
+    import os
+    import time
+
+    merged = str(service.engine.snapshots.merged_dir(cid))
+    deadline = time.monotonic() + timeout
+    while os.path.ismount(merged) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with service.store.locked(cid):
+        pass  # the exit command holds this lock until it is done
 
 
 def _remove(service: ContainerService, cid: str, opts: EnsureOptions) -> None:
