@@ -330,9 +330,16 @@ class _Maker:
                 continue
             if os.path.lexists(host):
                 os.unlink(host)
-            os.mkdir(host, 0o755)
-            os.chmod(host, 0o755)
-            os.chown(host, self.owner.uid, self.owner.gid)
+            # a symlink inside the rootfs may point at several missing folders: make them all
+            missing = []
+            probe = host
+            while not os.path.lexists(probe) and probe.startswith(self.rootfs.rstrip("/") + "/"):
+                missing.append(probe)
+                probe = os.path.dirname(probe)
+            for folder in reversed(missing):
+                os.mkdir(folder, 0o755)
+                os.chmod(folder, 0o755)
+                os.chown(folder, self.owner.uid, self.owner.gid)
 
     def mkdir(self, path: str, mode: int, owner: Owner) -> None:
         host = self.host(path, follow_last=True)
