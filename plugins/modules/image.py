@@ -1,5 +1,7 @@
 #!/usr/bin/python
-"""The berth.engine.image module: images present from a tarball or an archive, tagged, or absent."""
+# Copyright: (c) 2026, berth developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The berth.engine.image module: images pulled, built, imported or loaded; tagged, pushed, removed."""
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -8,8 +10,13 @@ module: image
 short_description: Manage berth images
 version_added: "0.1.0"
 description:
-  - Makes an image present in the berth store from a rootfs tarball (C(berth import)) or from an
-    image archive (C(berth load)), tags it with another repository name, or removes it.
+  - Makes an image present in the berth store, pulled from a registry (C(berth pull)), built from
+    a Dockerfile (C(berth build)), from a rootfs tarball (C(berth import)) or from an image
+    archive (C(berth load)); tags it with another repository name, pushes it, or removes it.
+  - A pull is skipped when the image is present, unless O(force_source=true), which pulls only
+    when the registry has another manifest under the name.
+  - A build always runs (its layer cache makes an unchanged rebuild cheap) and reports a change
+    only when the name ends up on another image ID than before.
   - Idempotent. An imported image remembers the sha256 of its tarball with the changes and message
     used, so running the same task again reports no change without importing again; a changed
     tarball is imported again and the name moves to the new image. A load looks at the archive's
@@ -43,9 +50,11 @@ options:
         C(berth import) does.
       - V(load) reads an image archive from O(load_path) (written by C(docker save), C(podman save),
         C(berth save), or an OCI image layout folder or tarball), as C(berth load) does.
+      - V(pull) pulls it from its registry, as C(berth pull) does.
+      - V(build) builds it from O(build), as C(berth build) does.
       - V(local) requires the image to be in the store already.
     type: str
-    choices: [import, load, local]
+    choices: [pull, build, import, load, local]
     default: local
   import_path:
     description:
@@ -66,17 +75,59 @@ options:
     description: Commit message recorded in the imported image's history (C(berth import -m)).
     type: str
     default: ""
+  build:
+    description: How to build the image, for O(source=build).
+    type: dict
+    suboptions:
+      path:
+        description: The build context, a folder on the managed host.
+        type: path
+        required: true
+      dockerfile:
+        description: The Dockerfile, relative to O(build.path) (default C(Dockerfile)).
+        type: str
+      args:
+        description: Build arguments (C(--build-arg)).
+        type: dict
+      target:
+        description: The stage to build in a multi-stage Dockerfile.
+        type: str
+      nocache:
+        description: Do not use the layer cache.
+        type: bool
+        default: false
+      pull:
+        description: Pull newer versions of the base images.
+        type: bool
+        default: false
+      network:
+        description: The network of RUN steps.
+        type: str
+        choices: [default, none, host]
+        default: default
+  platform:
+    description: The platform to pull, such as C(linux/arm64) (default - the host's).
+    type: str
   repository:
     description:
       - Another name (C(name:tag)) to give the image once it is present.
       - Moving a name that already belongs to a different image needs O(force_tag=true).
+      - With O(push=true), the name that is pushed.
     type: str
+  push:
+    description:
+      - Push the image (or O(repository)) to its registry, unless the registry already has this
+        exact manifest under that name.
+    type: bool
+    default: false
   force_tag:
     description: Move O(repository) even when it names another image.
     type: bool
     default: false
   force_source:
-    description: Import or load again even when the image is already up to date.
+    description:
+      - Import or load again even when the image is already up to date; for O(source=pull), ask the
+        registry whether the name points to another manifest and pull it if so.
     type: bool
     default: false
   force_absent:
@@ -87,12 +138,13 @@ options:
     default: false
 notes:
   - Supports check mode (nothing is touched) and diff mode (the inspect data before and after).
-  - Pulling, pushing and building come with the registry and builder parts of berth.
+  - In check mode a build cannot know its result without building; it reports a change when the
+    image is missing (or O(force_source=true)).
 seealso:
   - module: berth.engine.volume
   - module: berth.engine.network
 author:
-  - berth developers
+  - berth developers (@berth-developers)
 """
 
 EXAMPLES = r"""
@@ -118,6 +170,27 @@ EXAMPLES = r"""
     name: myapp:2.1
     repository: registry.local:5000/myapp:2.1
 
+- name: Pulled from Docker Hub, and re-pulled when the tag moves
+  berth.engine.image:
+    name: alpine:3.20
+    source: pull
+    force_source: true
+
+- name: Built from a Dockerfile
+  berth.engine.image:
+    name: myapp:2.2
+    source: build
+    build:
+      path: /srv/src/myapp
+      args:
+        VERSION: "2.2"
+
+- name: Pushed to a private registry
+  berth.engine.image:
+    name: myapp:2.2
+    repository: registry.local:5000/myapp:2.2
+    push: true
+
 - name: Remove a name (and the image, once it has no other)
   berth.engine.image:
     name: myapp:2.0
@@ -139,6 +212,16 @@ image:
     Size: 1982424
     Config: {Cmd: ["/bin/sh"], Env: ["LANG=C.UTF-8"]}
     RootFS: {Type: layers, Layers: ["sha256:b12cb6a80a8bfb17f6390cf80acc67df169f8188379e6fc5e316a9b930003479"]}
+build:
+  description: What the build did.
+  returned: when O(source=build) and not in check mode
+  type: dict
+  sample: {image_id: "sha256:6e31a5dbf57ce5a48b1903a5b9dc6497d417f88c1577416a20e4dcd0261f43ff", tags: ["myapp:2.2"], steps: 4, cached_steps: 4, warnings: []}
+push:
+  description: The pushed name and its manifest digest in the registry.
+  returned: when O(push=true) and the image exists
+  type: dict
+  sample: {name: "registry.local:5000/myapp:2.2", digest: "sha256:0d5f3c2b1e0d9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09"}
 actions:
   description: What was done (or would be done in check mode).
   returned: always
@@ -153,7 +236,18 @@ ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
     "tag": {"type": "str", "default": "latest"},
     "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    "source": {"type": "str", "default": "local", "choices": ["import", "load", "local"]},
+    "source": {"type": "str", "default": "local", "choices": ["pull", "build", "import", "load", "local"]},
+    "build": {"type": "dict", "options": {
+        "path": {"type": "path", "required": True},
+        "dockerfile": {"type": "str"},
+        "args": {"type": "dict"},
+        "target": {"type": "str"},
+        "nocache": {"type": "bool", "default": False},
+        "pull": {"type": "bool", "default": False},
+        "network": {"type": "str", "default": "default", "choices": ["default", "none", "host"]},
+    }},
+    "platform": {"type": "str"},
+    "push": {"type": "bool", "default": False},
     "import_path": {"type": "path"},
     "load_path": {"type": "path"},
     "changes": {"type": "list", "elements": "str", "default": []},
@@ -163,14 +257,15 @@ ARGUMENT_SPEC = {
     "force_source": {"type": "bool", "default": False},
     "force_absent": {"type": "bool", "default": False},
 }
-REQUIRED_IF = [("source", "import", ["import_path"]), ("source", "load", ["load_path"])]
+REQUIRED_IF = [("source", "import", ["import_path"]), ("source", "load", ["load_path"]),
+               ("source", "build", ["build"])]
 
 
 def main() -> None:
     with ansible_task(ARGUMENT_SPEC, supports_check_mode=True, required_if=REQUIRED_IF) as task:
-        from ansible_collections.berth.engine.plugins.module_utils.store.ensure import ensure_image
-        change = ensure_image(task.engine, task.params, apply=not task.check_mode)
-        task.exit(change, image=change.after)
+        from ansible_collections.berth.engine.plugins.module_utils.image_task import run_image_task
+        change, result = run_image_task(task.engine, task.params, apply=not task.check_mode)
+        task.exit(change, **result)
 
 
 if __name__ == "__main__":
