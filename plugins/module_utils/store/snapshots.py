@@ -293,12 +293,23 @@ class Snapshotter:
     def parent(self, key: str) -> str | None:
         return self._active_meta(key).get("parent")
 
-    def mount(self, key: str) -> Path:
-        """Mount the merged folder in this (the host's) mount namespace; idempotent."""
+    def mount(self, key: str, volatile: bool = False) -> Path:
+        """Mount the merged folder in this (the host's) mount namespace; idempotent.
+
+        ``volatile`` (for throwaway containers, as podman does for --rm): the overlay never
+        syncs its upper folder, so its unmount does not wait for a syncfs of the whole host
+        filesystem (10-100 ms on a busy disk). After a crash such an upper folder is not to be
+        trusted, which does not matter for a snapshot that is removed at exit anyway.
+        """
         merged = self.merged_dir(key)
         if _mounted(merged):
             return merged
-        opts = ",".join(self._options(key))
+        opts = ",".join(self._options(key) + (["volatile"] if volatile else []))
+        if volatile:
+            # Left by an earlier volatile mount of this snapshot; the kernel refuses a new
+            # mount while it exists (its content is disposable, see above).
+            with contextlib.suppress(FileNotFoundError, OSError):
+                os.rmdir(self._active(key) / "work" / "work" / "incompat" / "volatile")
         if len(opts) < _PAGE - 64:
             rc = _libc.mount(b"overlay", os.fsencode(merged), b"overlay", 0, opts.encode())
             if rc != 0:
@@ -308,7 +319,7 @@ class Snapshotter:
             return merged
         # Too long for one page with absolute paths: mount from the snapshots folder so the
         # kernel resolves short relative names (a child process, to leave our cwd alone).
-        opts = ",".join(self._options(key, relative=True))
+        opts = ",".join(self._options(key, relative=True) + (["volatile"] if volatile else []))
         r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)],
                            cwd=self.base, capture_output=True, text=True)
         if r.returncode != 0:
