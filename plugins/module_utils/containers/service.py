@@ -160,7 +160,7 @@ class ContainerService:
         cid = rec.id
         undo: list[Callable[[], Any]] = []
         try:
-            rootfs = str(self.engine.snapshots.mount(cid))
+            rootfs = str(self.engine.snapshots.mount(cid, volatile=rec.spec.auto_remove))
             rec = MountPlanner(self.engine).prepare_start(rec, rootfs)
             from .networking import NetworkAttacher
             # Endpoints left by a monitor that died before its exit command ran.
