@@ -122,7 +122,7 @@ def _rmtree(path: Any, handler: Any) -> None:
         shutil.rmtree(path, onerror=handler)
 
 
-_deferred: list[Path] | None = None
+_deferred: list[Any] | None = None          # callables run by finish_discards
 
 
 def discard_into(trash: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
@@ -134,10 +134,16 @@ def discard_into(trash: str | os.PathLike[str], path: str | os.PathLike[str]) ->
     trash = ensure_dir(trash)
     target = Path(tempfile.mkdtemp(prefix="del-", dir=trash))
     os.replace(path, target / "x")
+    later(lambda: remove_tree(target))
+
+
+def later(fn: Any) -> None:
+    """Call ``fn()`` now, or after the command answered when discards are deferred (then
+    in a detached process, where errors have nobody to go to)."""
     if _deferred is not None:
-        _deferred.append(target)
-        return
-    remove_tree(target)
+        _deferred.append(fn)
+    else:
+        fn()
 
 
 def defer_discards() -> None:
@@ -157,8 +163,8 @@ def finish_discards() -> None:
     try:
         pid = os.fork()
     except OSError:
-        for t in todo:
-            remove_tree(t)
+        for fn in todo:
+            fn()
         return
     if pid == 0:
         try:
@@ -168,9 +174,9 @@ def finish_discards() -> None:
                 for fd in (0, 1, 2):
                     os.dup2(devnull, fd)  # a caller reading our output must not wait for this
                 os.closerange(3, 65536)
-                for t in todo:
-                    with contextlib.suppress(OSError):
-                        remove_tree(t)
+                for fn in todo:
+                    with contextlib.suppress(Exception):
+                        fn()
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
