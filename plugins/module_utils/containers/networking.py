@@ -111,11 +111,16 @@ class NetworkAttacher:
             return rec
         if _has_network_service():
             nets = self.engine.networks
-            with contextlib.suppress(BerthError, OSError):
-                nets.unpublish(rec.id)
-            for name in rec.networks:
-                with contextlib.suppress(BerthError, OSError):
-                    nets.disconnect(name, rec.id)
-            with contextlib.suppress(BerthError, OSError):
+            try:
+                # Disconnects it everywhere and drops its ports too, without waiting for the
+                # kernel to delete the veths (the namespace is going away).
                 nets.delete_netns(rec.id)
+            except (BerthError, OSError):
+                with contextlib.suppress(BerthError, OSError):
+                    nets.unpublish(rec.id)
+                for name in rec.networks:
+                    with contextlib.suppress(BerthError, OSError):
+                        nets.disconnect(name, rec.id)
+                with contextlib.suppress(BerthError, OSError):
+                    nets.delete_netns(rec.id)
         return rec.replace(netns=None, networks={}, ports=())
