@@ -458,9 +458,20 @@ class Runtime:
                                f"first or force the removal", container=cid)
             self.stop(cid, timeout=0, sig="SIGKILL")
             st = self._current(cid)
-        with contextlib.suppress(NotFound):
-            self._cgroup(cid).remove()
-        fsutil.remove_tree(self.bundle_dir(cid))
+        try:
+            spec: dict[str, Any] | None = self._spec(cid)
+        except NotFound:
+            spec = None
+
+        def remove_cgroup() -> None:
+            from . import cgbridge
+
+            if spec is not None:
+                cgbridge.for_spec(spec, cid).remove()
+        # The berth command does these after it answered (fsutil.defer_discards).
+        fsutil.later(remove_cgroup)
+        bundle = self.bundle_dir(cid)
+        fsutil.later(lambda: fsutil.remove_tree(bundle))
 
     def logs(self, cid: str, follow: bool = False, since: int | None = None, until: int | None = None,
              tail: int | None = None, timestamps: bool = False) -> Iterator[tuple[str, str, bytes]]:
