@@ -58,6 +58,8 @@ def ensure_built(engine: Engine, ref: str, build: dict[str, Any], force: bool = 
 
 def run_image_task(engine: Engine, p: dict[str, Any], apply: bool = True) -> tuple[Change, dict[str, Any]]:
     """The module's params in; (the Change, extra result keys)."""
+    # "message" is reserved by Ansible; store/ensure.py reads the import's message under it
+    p = dict(p, message=p.get("import_message") or p.get("message") or "")
     source = p.get("source") or "local"
     extra: dict[str, Any] = {}
     if p["state"] == "absent" or source in ("import", "load", "local"):

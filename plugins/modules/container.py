@@ -145,7 +145,8 @@ options:
   detach:
     description:
       - With V(false), a task that starts the container waits for it to exit, returns its exit
-        code in RV(status) and its output in RV(container.Output), and fails on a non-zero exit.
+        code in RV(status) and its output in C(Output) of RV(container), and fails on a non-zero
+        exit.
     type: bool
     default: true
   auto_remove:

@@ -27,8 +27,8 @@ options:
     default: false
   containers_filters:
     description:
-      - Filters for the containers, as C(berth ps --filter) takes them, such as
-        C({status: running, label: [app=web]}). A list value gives alternatives.
+      - "Filters for the containers, as C(berth ps --filter) takes them, such as
+        C({status: running, label: [app=web]}). A list value gives alternatives."
     type: dict
   images:
     description: List the images.

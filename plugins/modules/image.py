@@ -71,7 +71,7 @@ options:
     type: list
     elements: str
     default: []
-  message:
+  import_message:
     description: Commit message recorded in the imported image's history (C(berth import -m)).
     type: str
     default: ""
@@ -157,7 +157,7 @@ EXAMPLES = r"""
     changes:
       - 'CMD ["/bin/sh"]'
       - ENV LANG=C.UTF-8
-    message: busybox from the static build
+    import_message: busybox from the static build
 
 - name: An image saved on another host with docker save
   berth.engine.image:
@@ -251,7 +251,7 @@ ARGUMENT_SPEC = {
     "import_path": {"type": "path"},
     "load_path": {"type": "path"},
     "changes": {"type": "list", "elements": "str", "default": []},
-    "message": {"type": "str", "default": ""},
+    "import_message": {"type": "str", "default": ""},
     "repository": {"type": "str"},
     "force_tag": {"type": "bool", "default": False},
     "force_source": {"type": "bool", "default": False},

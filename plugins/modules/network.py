@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, berth developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module berth.engine.network: bridge networks, and which containers are on them."""
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ description:
     task's; a network whose settings differ is removed and created again, which needs
     O(force=true) while containers are connected to it.
 version_added: "0.1.0"
-author: berth engineers
+author:
+  - berth developers (@berth-developers)
 options:
   name:
     description: The network's name.

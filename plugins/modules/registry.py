@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, berth developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module berth.engine.registry: log in to and out of registries."""
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ description:
   - Idempotent - stored credentials equal to the given ones are not checked or written again
     unless O(reauthorize=true).
 version_added: "0.1.0"
-author: berth engineers
+author:
+  - berth developers (@berth-developers)
 options:
   registry_url:
     description:

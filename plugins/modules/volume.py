@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, berth developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module berth.engine.volume: named volumes of the local driver."""
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ description:
   - Idempotent - the settings that created a volume are stored with it; what a difference does
     is chosen by O(recreate).
 version_added: "0.1.0"
-author: berth engineers
+author:
+  - berth developers (@berth-developers)
 options:
   name:
     description: The volume's name (2 or more letters, digits, C(_), C(.) or C(-)).
