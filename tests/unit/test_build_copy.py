@@ -196,3 +196,20 @@ def test_is_archive(tmp_path):
     (tmp_path / "plain").write_text("just text")
     assert copying.is_archive(str(tmp_path / "t.tar")) and copying.is_archive(str(tmp_path / "t.gz"))
     assert not copying.is_archive(str(tmp_path / "plain"))
+
+
+def test_digest_memo_reuses_and_notices_changes(tmp_path):
+    ctx = _context(tmp_path, {"Dockerfile": "FROM x\n", "a": "one"})
+    memo_file = tmp_path / "memo.json"
+    memo = copying.DigestMemo(str(memo_file), str(ctx.root))
+    first = copying.content_hash(copying.collect(ctx, ["a"], "COPY", 1), memo=memo)
+    memo.save()
+    assert str(ctx.root / "a") in memo_file.read_text()
+    again = copying.DigestMemo(str(memo_file), str(ctx.root))
+    assert copying.content_hash(copying.collect(ctx, ["a"], "COPY", 1), memo=again) == first
+    assert not again.changed                        # answered from the memo
+    (ctx.root / "a").write_text("two")              # same size, new content: a new ctime
+    assert copying.content_hash(copying.collect(ctx, ["a"], "COPY", 1), memo=again) != first
+    outside = copying.DigestMemo(str(memo_file), str(tmp_path / "elsewhere"))
+    copying.content_hash(copying.collect(ctx, ["a"], "COPY", 1), memo=outside)
+    assert not outside.changed                      # files outside the context are not kept

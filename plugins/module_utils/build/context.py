@@ -122,6 +122,11 @@ class BuildContext:
                              field="dockerfile", value=dockerfile)
         return _read_text(p, dockerfile), os.path.basename(dockerfile)
 
+    @property
+    def scratch(self) -> Path | None:
+        """The temporary folder a tar context was unpacked into (None for a folder context)."""
+        return self._scratch
+
     def close(self) -> None:
         if self._scratch is not None:
             remove_tree(self._scratch)

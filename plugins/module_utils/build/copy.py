@@ -16,7 +16,9 @@ mounted rootfs with Docker's rules:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import posixpath
 import shutil
@@ -102,6 +104,7 @@ class Entry:
     size: int
     mtime_ns: int
     link: str = ""
+    stamp: tuple[int, ...] = ()     # dev, ino, size, mtime, ctime: what the digest memo keys on
 
 
 @dataclass
@@ -119,7 +122,8 @@ def _entry(rel: str, host: str) -> Entry:
     m = st.st_mode
     kind = "dir" if stat.S_ISDIR(m) else "file" if stat.S_ISREG(m) else "symlink" if stat.S_ISLNK(m) else "other"
     return Entry(rel, host, kind, stat.S_IMODE(m), st.st_uid, st.st_gid, st.st_size if kind == "file" else 0,
-                 st.st_mtime_ns, os.readlink(host) if kind == "symlink" else "")
+                 st.st_mtime_ns, os.readlink(host) if kind == "symlink" else "",
+                 (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
 
 def collect(tree: SourceTree, sources: Sequence[str], instr: str, line: int | None) -> list[Item]:
@@ -194,8 +198,50 @@ def fetch_url(url: str, scratch: str, line: int | None) -> Item:
     return Item(name, [_entry("", target)], fixed_mode=0o600)
 
 
-def content_hash(items: Sequence[Item], extra: str = "") -> str:
+class DigestMemo:
+    """File digests remembered by (path, dev, inode, size, mtime, ctime), so that a rebuild of an
+    unchanged context does not read every file again. Any write changes the ctime."""
+
+    LIMIT = 100_000
+
+    def __init__(self, path: str | None = None, under: str = "/") -> None:
+        self.path = path
+        self.under = under.rstrip("/") + "/"     # only files of a lasting context are worth it
+        self.known: dict[str, list[Any]] = {}
+        self.changed = False
+        if path is not None:
+            try:
+                with open(path) as f:
+                    self.known = json.load(f)
+            except (OSError, ValueError):
+                self.known = {}
+
+    def digest(self, e: Entry) -> bytes:
+        stamp = list(e.stamp)
+        hit = self.known.get(e.host)
+        if hit is not None and hit[:-1] == stamp:
+            return bytes.fromhex(hit[-1])
+        with open(e.host, "rb") as f:
+            value = hashlib.file_digest(f, "sha256").digest()
+        if e.stamp and self.path is not None and e.host.startswith(self.under):
+            self.known[e.host] = stamp + [value.hex()]
+            self.changed = True
+        return value
+
+    def save(self) -> None:
+        if self.path is None or not self.changed:
+            return
+        from ..fsutil import write_json
+        if len(self.known) > self.LIMIT:
+            self.known = {}
+        with contextlib.suppress(OSError):
+            write_json(self.path, self.known, durable=False)   # a lost memo only costs a re-read
+        self.changed = False
+
+
+def content_hash(items: Sequence[Item], extra: str = "", memo: DigestMemo | None = None) -> str:
     """What the cache compares: names, kinds, modes, link targets and file contents."""
+    memo = memo or DigestMemo()
     h = hashlib.sha256(extra.encode())
     for item in items:
         h.update(f"\0item {item.name} {int(item.is_dir)} {int(item.keep_owner)} {item.fixed_mode}\n".encode())
@@ -203,8 +249,7 @@ def content_hash(items: Sequence[Item], extra: str = "") -> str:
             owner = f"{e.uid}:{e.gid}" if item.keep_owner else ""
             h.update(f"{e.rel}\0{e.kind}\0{e.mode:o}\0{owner}\0{e.size}\0{e.link}\0".encode())
             if e.kind == "file":
-                with open(e.host, "rb") as f:
-                    h.update(hashlib.file_digest(f, "sha256").digest())
+                h.update(memo.digest(e))
     return "sha256:" + h.hexdigest()
 
 

@@ -99,9 +99,13 @@ class StageExecutor:
         self.used_args: set[str] = set()
         self.cmd_set = False
         self.numbers = {id(instr): (n, total) for n, total, instr in dockerfile.steps()}
+        lasting = context.scratch is None
+        self.memo = copying.DigestMemo(str(engine.paths.buildcache / "digests.json") if lasting else None,
+                                       str(context.root))
         self.scratch = tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=ensure_dir(engine.paths.tmp, 0o700))
 
     def close(self) -> None:
+        self.memo.save()
         remove_tree(self.scratch)
 
     def say(self, text: str) -> None:
@@ -343,7 +347,7 @@ class StageExecutor:
                 items = self._add_items(instr, items)
             for inline in instr.inline:
                 items.append(self._inline_item(inline.name, inline.data))
-            digest = copying.content_hash(items, f"{instr.chown}|{instr.chmod}")
+            digest = copying.content_hash(items, f"{instr.chown}|{instr.chmod}", self.memo)
             kind = "multi" if len(items) > 1 else ("dir" if items and items[0].is_dir else "file")
             created_by = f"{NOP}{name} {kind}:{digest[7:]} in {instr.dest} "
             key = cache_key(state.image_id, created_by)
