@@ -115,6 +115,7 @@ class Item:
     is_dir: bool = False
     keep_owner: bool = False        # extracted archives keep their owners
     fixed_mode: int | None = None   # downloads: 0600
+    rel: str = ""                   # the source path, kept below dest by COPY --parents
 
 
 def _entry(rel: str, host: str) -> Entry:
@@ -126,18 +127,32 @@ def _entry(rel: str, host: str) -> Entry:
                  (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
 
-def collect(tree: SourceTree, sources: Sequence[str], instr: str, line: int | None) -> list[Item]:
+def collect(tree: SourceTree, sources: Sequence[str], instr: str, line: int | None,
+            exclude: Sequence[str] = ()) -> list[Item]:
+    """The items the sources name; ``exclude`` (--exclude) patterns, matched like .dockerignore
+    lines against source paths, leave files out."""
+    matcher = None
+    if exclude:
+        from .ignore import IgnoreMatcher
+        matcher = IgnoreMatcher(exclude)
     items: list[Item] = []
     for source in sources:
         for rel in tree.match(source, instr, line):
+            if matcher is not None and rel and (matcher.excludes(rel)
+                                                or matcher.excludes(posixpath.basename(rel))):
+                continue
             host = tree.host_path(rel)
             top = _entry("", host)
             name = posixpath.basename(rel) or posixpath.basename(host)
             if top.kind == "dir":
-                item = Item(name, [top], is_dir=True)
-                item.entries += [_entry(sub, h) for sub, h in tree.walk(host)]
+                item = Item(name, [top], is_dir=True, rel=rel)
+                for sub, h in tree.walk(host):
+                    # patterns are relative to the folder being copied, as BuildKit reads them
+                    if matcher is not None and matcher.excludes(sub):
+                        continue
+                    item.entries.append(_entry(sub, h))
             else:
-                item = Item(name, [top])
+                item = Item(name, [top], rel=rel)
             items.append(item)
     return items
 
@@ -171,8 +186,9 @@ def extract_archive(path: str, scratch: str) -> Item:
     return item
 
 
-def fetch_url(url: str, scratch: str, line: int | None) -> Item:
-    """ADD <url>: the file downloaded into ``scratch`` (mode 0600, mtime from Last-Modified)."""
+def fetch_url(url: str, scratch: str, line: int | None, checksum: str = "") -> Item:
+    """ADD <url>: the file downloaded into ``scratch`` (mode 0600, mtime from Last-Modified);
+    ``checksum`` (ADD --checksum=sha256:...) must match what arrived."""
     import email.utils
 
     import requests
@@ -188,6 +204,16 @@ def fetch_url(url: str, scratch: str, line: int | None) -> Item:
             modified = resp.headers.get("Last-Modified")
     except requests.RequestException as exc:
         raise BuildError(f"ADD failed: cannot fetch {url}: {exc}", line=line, field="source", value=url) from exc
+    if checksum:
+        algo, _, want = checksum.partition(":")
+        if algo != "sha256" or len(want) != 64:
+            raise BuildError(f"ADD --checksum={checksum}: expected sha256:<64 hex digits>", line=line,
+                             field="checksum", value=checksum)
+        with open(target, "rb") as f:
+            got = hashlib.file_digest(f, "sha256").hexdigest()
+        if got != want:
+            raise BuildError(f"ADD failed: {url}: digest mismatch: expected {checksum}, got sha256:{got}",
+                             line=line, field="checksum", value=checksum)
     mtime = 0
     if modified:
         try:
@@ -244,7 +270,7 @@ def content_hash(items: Sequence[Item], extra: str = "", memo: DigestMemo | None
     memo = memo or DigestMemo()
     h = hashlib.sha256(extra.encode())
     for item in items:
-        h.update(f"\0item {item.name} {int(item.is_dir)} {int(item.keep_owner)} {item.fixed_mode}\n".encode())
+        h.update(f"\0item {item.name} {item.rel} {int(item.is_dir)} {int(item.keep_owner)} {item.fixed_mode}\n".encode())
         for e in item.entries:
             owner = f"{e.uid}:{e.gid}" if item.keep_owner else ""
             h.update(f"{e.rel}\0{e.kind}\0{e.mode:o}\0{owner}\0{e.size}\0{e.link}\0".encode())
@@ -322,15 +348,25 @@ def destination(dest: str, workdir: str) -> tuple[str, bool]:
 
 
 def apply(items: Sequence[Item], rootfs: str, dest: str, workdir: str, owner: Owner | None,
-          chmod: int | None, instr: str, line: int | None) -> None:
+          chmod: int | None, instr: str, line: int | None, parents: bool = False) -> None:
+    """Write the items under ``dest``; with ``parents`` (COPY --parents) each keeps its source
+    path below dest."""
     target, as_dir = destination(dest, workdir)
+    if parents:
+        as_dir = True
     count = len(items)
     if count > 1 and not as_dir:
         raise BuildError(f"When using {instr} with more than one source file, the destination must be a "
                          "directory and end with a /", line=line, field="dest", value=dest)
     default_owner = owner or Owner(0, 0)
     made = _Maker(rootfs, default_owner)
+    base = target
     for item in items:
+        if parents and item.rel:
+            target = posixpath.join(base, posixpath.dirname(item.rel)) if not item.is_dir \
+                else posixpath.join(base, item.rel)
+        else:
+            target = base
         if item.is_dir:
             made.mkdirs(target)
             dirs: list[tuple[str, Entry]] = []

@@ -342,7 +342,7 @@ class StageExecutor:
             if isinstance(instr, Copy) and instr.from_:
                 tree, release = self._from_tree(instr.from_, instr.line)
             local = [s for s in instr.sources if not (isinstance(instr, Add) and _is_url(s))]
-            items = copying.collect(tree, local, name, instr.line) if local else []
+            items = copying.collect(tree, local, name, instr.line, instr.exclude) if local else []
             if isinstance(instr, Add):
                 items = self._add_items(instr, items)
             for inline in instr.inline:
@@ -357,7 +357,7 @@ class StageExecutor:
             workdir = state.run.get("WorkingDir") or "/"
             return self._write_layer(state, created_by, key, lambda root: copying.apply(
                 items, root, instr.dest, workdir, copying.parse_chown(instr.chown, root, instr.line), chmod,
-                name, instr.line), f"[{instr.line}] {instr.text}")
+                name, instr.line, parents=isinstance(instr, Copy) and instr.parents), f"[{instr.line}] {instr.text}")
         finally:
             if release is not None:
                 release()
@@ -372,7 +372,7 @@ class StageExecutor:
                 out.append(item)
         for src in instr.sources:
             if _is_url(src):
-                out.append(copying.fetch_url(src, self.scratch, instr.line))
+                out.append(copying.fetch_url(src, self.scratch, instr.line, instr.checksum))
         return out
 
     def _inline_item(self, name: str, data: str) -> copying.Item:
