@@ -74,6 +74,8 @@ def spawn(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     psock, csock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if terminal else (None, None)
     ns = namespaces_of(spec)
+    sec = security.prepare(spec.get("process") or {}, spec.get("linux") or {})
+    sec.precompile()  # on the host, in this process: the child only loads it
     joined = False
     pid = -1
     try:
@@ -101,7 +103,7 @@ def spawn(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int
             os.close(report_r)
             if psock is not None:
                 psock.close()
-            _child(spec, opts, stdio, report_w, csock, cgroup_join)
+            _child(spec, opts, stdio, report_w, csock, cgroup_join, sec)
         except _Report as exc:
             code = {"not_found": 127, "not_invokable": 126}.get(exc.kind, 1)
             _write_report(report_w, exc.kind, exc.msg)
@@ -170,7 +172,8 @@ def _describe(exc: BaseException) -> str:
 # --- inside the new process -----------------------------------------------------------------
 
 def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int], report_w: int,
-           console: socket.socket | None, cgroup_join: Callable[[], None] | None) -> None:
+           console: socket.socket | None, cgroup_join: Callable[[], None] | None,
+           sec: security.ProcessSecurity | None = None) -> None:
     seal_imports()
     os.setsid()
     for target, fd in enumerate(stdio):
@@ -240,7 +243,8 @@ def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, in
     if not args:
         raise _Report("failure", "the OCI spec has no process.args")
     env = [str(e) for e in process.get("env") or []]
-    sec = security.prepare(process, linux)
+    if sec is None:
+        sec = security.prepare(process, linux)
     sec.early()
     sec.set_identity()
     try:

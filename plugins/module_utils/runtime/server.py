@@ -396,6 +396,7 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     paths = Paths.from_env(args.root, args.run)
     sc.set_name("berth-monitors")
+    security.seccomp_cache_dir = str(paths.run / "seccomp")
     with contextlib.suppress(OSError):
         sc.set_child_subreaper()
     _preload()
