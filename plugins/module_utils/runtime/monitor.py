@@ -576,7 +576,10 @@ class Monitor(ClientsMixin):
                 self._drop_after_flush(c)
             else:
                 self._drop(c)
-        self.store.update(self.cid, monitor_pid=0, monitor_start=None)
+        if not self.store.dir(self.cid).is_dir():
+            return  # removed meanwhile (run --rm): no ghost folder, nothing left to clean up
+        with contextlib.suppress(FileNotFoundError):
+            self.store.update(self.cid, monitor_pid=0, monitor_start=None)
         argv = self.opts.get("on_exit")
         if argv:
             self._run_detached([str(a) for a in argv])
