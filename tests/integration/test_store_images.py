@@ -87,6 +87,27 @@ def test_rmi_semantics(engine):
     assert out[0] == {"Untagged": "two:1"} and out[1] == {"Deleted": rec.id}
 
 
+def test_rmi_prunes_untagged_parents_like_docker(engine):
+    layers = [TarBuilder().file(f"f{i}", str(i).encode()).bytes() for i in range(4)]
+    base = make_image(engine, layers[:1], ["base:1"])
+    step = make_image(engine, layers[:2], [], parent=base.id)
+    top = make_image(engine, layers[:3], ["app:1"], parent=step.id)
+    out = engine.images.remove("app:1")
+    # The untagged step goes with its child; the tagged base stays.
+    assert out[0] == {"Untagged": "app:1"}
+    assert {"Deleted": top.id} in out and {"Deleted": step.id} in out
+    assert engine.images.exists(base.id) and not engine.images.exists(step.id)
+    # --no-prune keeps the parent; a parent with another child is kept whatever.
+    step = make_image(engine, layers[:2], [], parent=base.id)
+    top = make_image(engine, layers[:3], ["app:1"], parent=step.id)
+    engine.images.remove("app:1", prune_parents=False)
+    assert engine.images.exists(step.id)
+    top = make_image(engine, layers[:3], ["app:1"], parent=step.id)
+    sibling = make_image(engine, layers[:2] + layers[3:], ["app:2"], parent=step.id)
+    engine.images.remove("app:1")
+    assert engine.images.exists(step.id) and engine.images.exists(sibling.id)
+
+
 def test_prune(engine):
     dangling = make_image(engine, [TarBuilder().file("d", b"d").bytes()], [])
     tagged = make_image(engine, [TarBuilder().file("t", b"t").bytes()], ["keep:1"])

@@ -297,7 +297,8 @@ def cmd_rmi(ctx: Context, args: argparse.Namespace) -> int:
     failed = False
     for ref in args.images:
         try:
-            _print_deletions(ctx, ctx.engine.images.remove(ref, force=args.force, in_use_ids=users))
+            _print_deletions(ctx, ctx.engine.images.remove(ref, force=args.force, in_use_ids=users,
+                                                               prune_parents=not args.no_prune))
         except BerthError as exc:
             ctx.flush()
             ctx.err(f"Error: {exc}")

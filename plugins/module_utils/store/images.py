@@ -279,8 +279,14 @@ class ImageStore:
 
     # --- removal --------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False,
-               in_use_ids: Iterable[str] | Mapping[str, Iterable[str]] | None = None) -> list[dict[str, str]]:
-        """``docker rmi``: untag a name, or delete the image when no name is left."""
+               in_use_ids: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
+               prune_parents: bool = True) -> list[dict[str, str]]:
+        """``docker rmi``: untag a name, or delete the image when no name is left.
+
+        Like Docker, deleting an image also deletes the untagged parents a build or commit left
+        behind, as long as nothing else (a name, a container, another child) needs them;
+        ``prune_parents=False`` is ``--no-prune``.
+        """
         users = _in_use_map(in_use_ids)
         with self._lock():
             refs = self._refs()
@@ -332,6 +338,22 @@ class ImageStore:
                                "dependent child images", image=image_id)
             self._save_refs(refs)
             out += self._delete(rec, users)
+            if prune_parents:
+                out += self._prune_parents(rec.parent, refs, users)
+        return out
+
+    def _prune_parents(self, parent: str, refs: dict[str, str], users: dict[str, list[str]]) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        named = set(refs.values())
+        while parent and parent not in named and parent not in users:
+            try:
+                prec = self._load(parent, refs)
+            except NotFound:
+                break
+            if any(i != parent and self._parent_of(i) == parent for i in self._ids()):
+                break
+            out += self._delete(prec, users)
+            parent = prec.parent
         return out
 
     @staticmethod
