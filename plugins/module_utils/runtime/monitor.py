@@ -535,22 +535,26 @@ class Monitor(ClientsMixin):
         self.manually_stopped = self.manually_stopped or self.store.read(self.cid).manually_stopped
         restart = should_restart(policy, code, self.restart_count, self.manually_stopped)
         finished = now_rfc3339()
-        # Attached clients see each run end, as with Docker.
-        for c in list(self.clients.values()):
-            if c.kind == "attach":
-                self._send(c, proto.control({"exit": code}))
-                self._drop_after_flush(c)
+        # The state first, then the clients: an attached `run --rm` removes the container as
+        # soon as it hears of the exit, and must find it exited (no kill, no wait), and no
+        # write of ours may come after its removal (it would make a ghost folder).
         if restart:
             self.backoff = next_backoff(self.backoff, ran_for)
             self.restart_count += 1
             self.store.update(self.cid, status="restarting", exit_code=code, oom_killed=oom,
                               finished_at=finished, restart_count=self.restart_count)
             self.pending_restart = self.call_later(self.backoff, self._restart)
-            return
-        self.final_code = code
-        self.store.update(self.cid, status="exited", exit_code=code, oom_killed=oom, pid=0,
-                          pid_start=None, finished_at=finished, error=error)
-        self.done = True
+        else:
+            self.final_code = code
+            self.store.update(self.cid, status="exited", exit_code=code, oom_killed=oom, pid=0,
+                              pid_start=None, finished_at=finished, error=error, monitor_pid=0,
+                              monitor_start=None)
+            self.done = True
+        # Attached clients see each run end, as with Docker.
+        for c in list(self.clients.values()):
+            if c.kind == "attach":
+                self._send(c, proto.control({"exit": code}))
+                self._drop_after_flush(c)
 
     def _restart(self) -> None:
         self.pending_restart = None
@@ -570,6 +574,10 @@ class Monitor(ClientsMixin):
             with contextlib.suppress(Exception):
                 fn(self.final_code)
         self._cleanup()  # no new client can reach this monitor from here on
+        if st.monitor_pid == self.monitor_pid and self.store.dir(self.cid).is_dir():
+            # Before any waiter hears of the exit: it may remove the container at once.
+            with contextlib.suppress(FileNotFoundError):
+                st = self.store.update(self.cid, monitor_pid=0, monitor_start=None)
         for c in list(self.clients.values()):
             if c.kind == "waiter":
                 self._send(c, proto.control({"exit": st.exit_code, "oom": st.oom_killed}))
@@ -577,9 +585,7 @@ class Monitor(ClientsMixin):
             else:
                 self._drop(c)
         if not self.store.dir(self.cid).is_dir():
-            return  # removed meanwhile (run --rm): no ghost folder, nothing left to clean up
-        with contextlib.suppress(FileNotFoundError):
-            self.store.update(self.cid, monitor_pid=0, monitor_start=None)
+            return  # removed meanwhile (run --rm): nothing left to clean up
         argv = self.opts.get("on_exit")
         if argv:
             self._run_detached([str(a) for a in argv])
