@@ -169,17 +169,17 @@ def finish_discards() -> None:
     if pid == 0:
         try:
             os.setsid()
-            if os.fork() == 0:  # a grandchild: not our caller's child, and never a zombie
-                devnull = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(devnull, fd)  # a caller reading our output must not wait for this
-                os.closerange(3, 65536)
-                for fn in todo:
-                    with contextlib.suppress(Exception):
-                        fn()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)  # a caller reading our output must not wait for this
+            os.closerange(3, 65536)
+            for fn in todo:
+                with contextlib.suppress(Exception):
+                    fn()
         finally:
             os._exit(0)
-    os.waitpid(pid, 0)
+    # Not waited for: the command exits next, and its orphan is reaped by init (a second
+    # fork to avoid a zombie would cost the command another ~4 ms).
 
 
 # --- resolution inside a root -------------------------------------------------------------
