@@ -88,6 +88,10 @@ def test_errors_name_the_line_or_value(bengine, tmp_path):
     write_context(ctx, {"Dockerfile": "FROM busybox\nCOPY nothere /\n"})
     cp = run_cli(bengine, "build", str(ctx))
     assert cp.returncode == 1 and b"nothere" in cp.stderr
+    write_context(ctx, {"Dockerfile": 'FROM busybox\nRUN ["nosuchcmd"]\n'})
+    cp = run_cli(bengine, "build", str(ctx))
+    assert cp.returncode == 1 and b"The command 'nosuchcmd' could not be run" in cp.stderr
+    assert leftovers(bengine) == {"containers": [], "snapshots": [], "mounts": []}
     cp = run_cli(bengine, "build", "--network", "sideways", str(ctx))
     assert cp.returncode == 125 and b"sideways" in cp.stderr
     cp = run_cli(bengine, "build", "--target", "nosuch", str(ctx))

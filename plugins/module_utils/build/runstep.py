@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import BerthError, BuildError
+from ..errors import BerthError, BuildError, RuntimeFailure
 from ..fsutil import ensure_dir, remove_tree, resolve_in_root
 from .instructions import RunPlan
 
@@ -104,7 +104,11 @@ def run_step(engine: Engine, image_id: str, plan: RunPlan, env: Mapping[str, str
             progress(f" ---> Running in {cid[:12]}")
         try:
             before = _mountpoints(engine, cid)
-            code = _attach(engine, cid, progress)
+            try:
+                code = _attach(engine, cid, progress)
+            except RuntimeFailure as exc:      # the command could not be started at all
+                raise BuildError(f"The command '{display}' could not be run: {exc}", line=line,
+                                 exit_code=exc.exit_code) from exc
             if code != 0:
                 raise BuildError(f"The command '{display}' returned a non-zero code: {code}", line=line,
                                  exit_code=code)
