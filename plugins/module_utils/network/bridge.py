@@ -64,11 +64,15 @@ def enable_ip_forward() -> None:
     _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int | None = None) -> bool:
-    """Create the bridge (if missing) with the gateway address, up. True when it was created."""
+def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int | None = None,
+                  create: bool = True) -> bool | None:
+    """Create the bridge (if missing) with the gateway address, up. True when it was created;
+    None when it is missing and ``create`` is false (the caller has checks to make first)."""
     created = False
     with netlink() as ipr:
         idx = _index(ipr, name)
+        if idx is None and not create:
+            return None
         try:
             if idx is None:
                 kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
@@ -219,6 +223,16 @@ def plug(bridge: str, netns_path: str, ip: str, prefixlen: int, mac: str, gatewa
     return {"host_ifname": host_if, "ifname": ifname, "default_route": route}
 
 
+def nft_table_exists(table: str, family: int = 2) -> bool:
+    """Whether nftables has ``table`` (family ip), asked over netlink: `nft list table` costs a
+    process (~7 ms) on every connect."""
+    from pyroute2.nftables.main import NFTables
+
+    with NFTables() as nft:
+        return any(t.get_attr("NFTA_TABLE_NAME") == table and t["nfgen_family"] == family
+                   for t in nft.get_tables())
+
+
 def discard_link(name: str) -> None:
     """Delete a link nobody waits for (a container's veth at its removal: the kernel takes
     ~25 ms to delete a veth, and a dying namespace would take its end along anyway)."""
@@ -228,6 +242,8 @@ def discard_link(name: str) -> None:
 def server_warm_up() -> None:
     """Import pyroute2 now (in the monitor server, before it forks anything)."""
     _iproute()
+    with contextlib.suppress(ImportError):
+        import pyroute2.nftables.main  # noqa: F401
 
 
 def has_default_route(netns_path: str) -> bool:
@@ -255,6 +271,6 @@ def set_default_route(netns_path: str, ifname: str, gateway: str) -> None:
 # Called by name through the monitor server (plain data in and out); see the module doc.
 SERVER_CALLS = {fn.__name__: fn for fn in (
     link_exists, ensure_bridge, delete_link, host_addresses, netns_links, has_default_route,
-    new_host_ifname, plug, set_default_route, discard_link)}
+    new_host_ifname, plug, set_default_route, discard_link, nft_table_exists)}
 # Calls the server answers before it runs them: the caller does not wait for the work.
 SERVER_REPLY_FIRST = ("discard_link",)
