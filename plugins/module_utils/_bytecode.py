@@ -21,7 +21,7 @@ import zipimport
 from typing import Any
 
 PACKAGE = __name__.rsplit(".", 1)[0]
-_TAG = f"{sys.implementation.cache_tag}-{sys.version_info.releaselevel}-{marshal.version}".encode()
+_TAG = f"berth2-{sys.implementation.cache_tag}-{sys.version_info.releaselevel}-{marshal.version}".encode()
 
 
 def cache_dir() -> str:
@@ -57,7 +57,11 @@ class _Loader(importlib.abc.Loader):
         except (OSError, ValueError, EOFError, TypeError):
             code = None
         if code is None:
-            code = compile(data, module.__spec__.origin or module.__name__, "exec", dont_inherit=True)
+            # a name relative to the zip: the cached code outlives the temporary zip it came from
+            origin = module.__spec__.origin or module.__name__
+            archive = getattr(self.inner, "archive", "")
+            name = os.path.relpath(origin, archive) if archive and origin.startswith(archive) else origin
+            code = compile(data, name, "exec", dont_inherit=True)
             self._store(path, code)
         exec(code, module.__dict__)
 
