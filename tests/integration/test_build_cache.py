@@ -207,3 +207,23 @@ def test_cache_usage_and_prune(bengine, tmp_path):
     cp = run_cli(bengine, "builder", "prune", "-af")
     assert cp.returncode == 0 and "Total reclaimed space:" in cp.stdout.decode()
     assert bengine.builder.cache_usage() == []
+
+
+def test_a_killed_build_is_swept_by_the_next(bengine, tmp_path):
+    import subprocess
+    ctx = write_context(tmp_path / "killed", {"Dockerfile": "FROM busybox\nCOPY f /f\nRUN sleep 60\n", "f": "f\n"})
+    env = dict(os.environ, BERTH_ROOT=str(bengine.paths.root), BERTH_RUN=str(bengine.paths.run))
+    proc = subprocess.Popen(["berth", "build", str(ctx)], env=env, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            if raw.startswith(b" ---> Running in"):
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    assert leftovers(bengine)["containers"], "the RUN container outlives its killed builder"
+    assert list(bengine.paths.tmp.glob("buildrun-*"))
+    build(bengine, write_context(tmp_path / "next", {"Dockerfile": "FROM busybox\nENV X=1\n"}))
+    assert leftovers(bengine) == {"containers": [], "snapshots": [], "mounts": []}
+    assert not [p.name for p in bengine.paths.tmp.glob("build*")]

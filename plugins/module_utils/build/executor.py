@@ -99,6 +99,7 @@ class StageExecutor:
         self.used_args: set[str] = set()
         self.cmd_set = False
         self.numbers = {id(instr): (n, total) for n, total, instr in dockerfile.steps()}
+        sweep_stale(engine)
         lasting = context.scratch is None
         self.memo = copying.DigestMemo(str(engine.paths.buildcache / "digests.json") if lasting else None,
                                        str(context.root))
@@ -393,7 +394,7 @@ class StageExecutor:
             image_id = self.results[index].image_id
         else:
             image_id = self.resolve_image(ref, line)
-        key = f"build-{secrets.token_hex(8)}"
+        key = _snapshot_key()
         snaps = self.engine.snapshots
         chain = self.engine.images.rootfs_chain(self.engine.images.get(image_id)) if image_id else None
         snaps.prepare(key, chain)
@@ -408,7 +409,7 @@ class StageExecutor:
                      description: str) -> ImageState:
         """A layer made by writing into a mounted snapshot of the image so far."""
         snaps = self.engine.snapshots
-        skey = f"build-{secrets.token_hex(8)}"
+        skey = _snapshot_key()
         parent = self.engine.images.rootfs_chain(self.engine.images.get(state.image_id)) if state.image_id else None
         snaps.prepare(skey, parent)
         try:
@@ -445,12 +446,44 @@ class StageExecutor:
         if not state.layers:
             return path == "/"
         snaps = self.engine.snapshots
-        skey = f"build-{secrets.token_hex(8)}"
+        skey = _snapshot_key()
         snaps.prepare(skey, self.engine.images.rootfs_chain(self.engine.images.get(state.image_id)))
         try:
             return os.path.isdir(resolve_in_root(str(snaps.mount(skey)), path))
         finally:
             snaps.remove(skey)
+
+
+def _snapshot_key() -> str:
+    return f"build-{os.getpid()}-{secrets.token_hex(6)}"
+
+
+def _dead(pid_text: str) -> bool:
+    return pid_text.isdigit() and int(pid_text) != os.getpid() and not os.path.exists(f"/proc/{pid_text}")
+
+
+def sweep_stale(engine: Engine) -> None:
+    """What a build killed with -9 left: its snapshots and scratch folders (named with the
+    builder's pid) and its RUN containers (labelled berth.build)."""
+    snaps = engine.snapshots
+    for meta in snaps.list_active():
+        key = str(meta.get("key") or "")
+        parts = key.split("-")
+        if len(parts) == 3 and parts[0] == "build" and _dead(parts[1]):
+            with contextlib.suppress(BerthError, OSError):
+                snaps.remove(key)
+    with contextlib.suppress(FileNotFoundError), os.scandir(engine.paths.tmp) as it:
+        for e in it:
+            parts = e.name.split("-")
+            if len(parts) >= 3 and parts[0] in ("build", "buildrun", "buildctx") and _dead(parts[1]):
+                remove_tree(e.path)
+    svc = engine.containers
+    with contextlib.suppress(BerthError, OSError):
+        for rec in svc.store.all():
+            labels = rec.spec.labels
+            if labels.get("berth.build") == "true" and _dead(labels.get("berth.build.pid", "")):
+                with contextlib.suppress(BerthError, OSError):
+                    svc.remove(rec.id, force=True)
 
 
 def _is_url(src: str) -> bool:

@@ -97,7 +97,8 @@ def run_step(engine: Engine, image_id: str, plan: RunPlan, env: Mapping[str, str
         spec = ContainerSpec(image=image_id, command=tuple(plan.args), entrypoint=(),
                              env=tuple(f"{k}={v}" for k, v in env.items()),
                              network_mode={"default": "bridge"}.get(network, network), log_driver="none",
-                             labels={"berth.build": "true"}, mounts=tuple(extra), tmpfs=tmpfs)
+                             labels={"berth.build": "true", "berth.build.pid": str(os.getpid())},
+                             mounts=tuple(extra), tmpfs=tmpfs)
         rec = svc.create(spec)
         cid = rec.id
         if progress is not None:
