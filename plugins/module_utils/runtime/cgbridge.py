@@ -57,6 +57,10 @@ class ContainerCgroup:
         """Called in the launcher's child: move this process (0: the caller) into the cgroup."""
         self._cg.add(0)
 
+    def add(self, pid: int) -> None:
+        """Move another process in (the launcher's parent moves its child, see launcher.spawn)."""
+        self._cg.add(pid)
+
     def oom_kills(self) -> int:
         try:
             return int(self._cg.oom_kill_count())

@@ -76,6 +76,13 @@ def spawn(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int
     ns = namespaces_of(spec)
     sec = security.prepare(spec.get("process") or {}, spec.get("linux") or {})
     sec.precompile()  # on the host, in this process: the child only loads it
+    # The first cgroup v1 migration waits for an RCU grace period (~12 ms here): this process
+    # moves the child while the child sets up its namespaces and mounts, and the child waits
+    # for it only where it must (its cgroup namespace, the cgroup mount).
+    mover = getattr(getattr(cgroup_join, "__self__", None), "add", None)
+    if "cgroup" in ns and ns["cgroup"]:
+        mover = None  # joining another cgroup namespace: join the cgroup first, as before
+    joined_r, joined_w = os.pipe2(os.O_CLOEXEC) if mover is not None else (-1, -1)
     joined = False
     pid = -1
     try:
@@ -103,7 +110,9 @@ def spawn(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int
             os.close(report_r)
             if psock is not None:
                 psock.close()
-            _child(spec, opts, stdio, report_w, csock, cgroup_join, sec)
+            if joined_w >= 0:
+                os.close(joined_w)
+            _child(spec, opts, stdio, report_w, csock, None if mover is not None else cgroup_join, sec, joined_r)
         except _Report as exc:
             code = {"not_found": 127, "not_invokable": 126}.get(exc.kind, 1)
             _write_report(report_w, exc.kind, exc.msg)
@@ -112,6 +121,15 @@ def spawn(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int
         finally:
             os._exit(code)
     os.close(report_w)
+    if mover is not None:
+        os.close(joined_r)
+        try:
+            mover(pid)
+            os.write(joined_w, b"1")
+        except Exception as exc:  # noqa: BLE001 - the child reports it and exits
+            os.write(joined_w, b"0" + str(exc).encode()[:400])
+        finally:
+            os.close(joined_w)
     master = None
     try:
         if psock is not None and csock is not None:
@@ -171,9 +189,17 @@ def _describe(exc: BaseException) -> str:
 
 # --- inside the new process -----------------------------------------------------------------
 
+def _await_cgroup(joined_r: int) -> None:
+    """Block until the parent has moved this process into its cgroup (launcher.spawn)."""
+    data = _read_all(joined_r)
+    os.close(joined_r)
+    if data[:1] != b"1":
+        raise RuntimeFailure(f"cannot join the container's cgroup: {data[1:].decode(errors='replace') or 'the launcher died'}")
+
+
 def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, int], report_w: int,
            console: socket.socket | None, cgroup_join: Callable[[], None] | None,
-           sec: security.ProcessSecurity | None = None) -> None:
+           sec: security.ProcessSecurity | None = None, joined_r: int = -1) -> None:
     seal_imports()
     os.setsid()
     for target, fd in enumerate(stdio):
@@ -204,16 +230,28 @@ def _child(spec: dict[str, Any], opts: dict[str, Any], stdio: tuple[int, int, in
             flags |= sc.NAMESPACES[kind][0]
     if flags & sc.CLONE_NEWCGROUP and not os.path.exists("/proc/self/ns/cgroup"):
         flags &= ~sc.CLONE_NEWCGROUP
-    sc.unshare(flags)
+    late_cgroupns = flags & sc.CLONE_NEWCGROUP if joined_r >= 0 else 0
+    sc.unshare(flags & ~late_cgroupns)
+    waiting = [joined_r >= 0]
+
+    def enter_cgroup() -> None:
+        """The cgroup joined, then (if asked) its namespace: rooted at the container's cgroup."""
+        if waiting[0]:
+            waiting[0] = False
+            _await_cgroup(joined_r)
+            if late_cgroupns:
+                sc.unshare(late_cgroupns)
 
     root = (spec.get("root") or {}).get("path")
     if not root:
         raise RuntimeFailure("the OCI spec has no root.path")
     pty_slave = None
     if "mount" in ns and not ns["mount"]:
-        pty_slave = _setup_rootfs(spec, root, console)
+        pty_slave = _setup_rootfs(spec, root, console, enter_cgroup)
     else:
+        enter_cgroup()
         os.chroot(root)  # a shared mount namespace: the rootfs is already in place
+    enter_cgroup()
     if ns.get("uts", "x") is None and spec.get("hostname"):
         socket.sethostname(_check_hostname(spec["hostname"]))
     for name, value in (linux.get("sysctl") or {}).items():
@@ -277,7 +315,8 @@ def seal_imports() -> None:
     sys.path_importer_cache.clear()
 
 
-def _setup_rootfs(spec: dict[str, Any], root: str, console: socket.socket | None) -> int | None:
+def _setup_rootfs(spec: dict[str, Any], root: str, console: socket.socket | None,
+                  enter_cgroup: Callable[[], None] = lambda: None) -> int | None:
     linux = spec.get("linux") or {}
     prop = mounts.parse_options([linux.get("rootfsPropagation") or "rslave"])[1]
     sc.mount(None, "/", None, prop)
@@ -288,6 +327,8 @@ def _setup_rootfs(spec: dict[str, Any], root: str, console: socket.socket | None
     try:
         has_dev = False
         for m in spec.get("mounts") or []:
+            if m.get("type") in ("cgroup", "cgroup2"):
+                enter_cgroup()  # cgroupfs shows the namespace it is mounted from
             mounts.mount_one(rootfs, m, [])
             if mounts._norm(m.get("destination", "")) == "/dev":
                 has_dev = True
