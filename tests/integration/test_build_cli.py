@@ -31,8 +31,10 @@ def test_build_output_and_quiet(bengine, tmp_path):
     image12 = lines[-3].split()[-1]
     assert lines[-3] == f"Successfully built {image12}"
     assert lines[-2:] == ["Successfully tagged cli:1", "Successfully tagged cli:2"]
-    quiet = text(run_cli(bengine, "build", "-q", str(ctx))).strip()
+    iid = tmp_path / "iid"
+    quiet = text(run_cli(bengine, "build", "-q", "--iidfile", str(iid), str(ctx))).strip()
     assert quiet.startswith("sha256:") and quiet[7:19] == image12
+    assert iid.read_text() == quiet
     again = text(run_cli(bengine, "build", str(ctx)))
     assert again.count(" ---> Using cache") == 2
 

@@ -57,6 +57,7 @@ def _configure_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rm", default="true", nargs="?", const="true",
                    help="Remove intermediate containers after a successful build (always)")
     p.add_argument("--force-rm", action="store_true", help="Always remove intermediate containers (always)")
+    p.add_argument("--iidfile", help="Write the image ID to the file")
     p.add_argument("--progress", default="auto", help="Set type of progress output (auto, plain, tty)")
 
 
@@ -98,6 +99,9 @@ def cmd_build(ctx: Context, args: argparse.Namespace) -> int:
         else:
             ctx.err(f"Error: {exc}")
         return 1
+    if args.iidfile:
+        from ..fsutil import atomic_write
+        atomic_write(args.iidfile, result.image_id, durable=False)
     if args.quiet:
         ctx.out(result.image_id)
     return 0
