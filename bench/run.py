@@ -97,6 +97,52 @@ class Dockerd:
                 self.proc.kill()
 
 
+PEER_MARKS = ("docker", "DOCKER", "NETAVARK", "podman", "CNI-")   # what the peers' networking adds
+
+
+class HostNetSnapshot:
+    """The links and iptables rules that docker and podman add for their bridges: whatever of
+    theirs was not there before the bench is removed after it (nothing else is touched)."""
+
+    TABLES = ("nat", "filter")
+
+    def __init__(self) -> None:
+        self.links = self._links()
+        self.rules = self._rules()
+
+    @staticmethod
+    def _links() -> set[str]:
+        out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line}
+
+    def _rules(self) -> set[tuple[str, str]]:
+        rules = set()
+        for table in self.TABLES:
+            r = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True)
+            rules |= {(table, line) for line in r.stdout.splitlines() if any(m in line for m in PEER_MARKS)}
+        return rules
+
+    def restore(self) -> list[str]:
+        """Remove the peers' new rules, chains and links; what was removed."""
+        removed = []
+        new = sorted(self._rules() - self.rules)
+        for table, line in new:
+            if line.startswith("-A "):
+                subprocess.run(["iptables", "-w", "-t", table, "-D", *line.split()[1:]], capture_output=True)
+                removed.append(f"{table}: {line}")
+        for table, line in new:
+            if line.startswith("-N "):
+                chain = line.split()[1]
+                subprocess.run(["iptables", "-w", "-t", table, "-F", chain], capture_output=True)
+                subprocess.run(["iptables", "-w", "-t", table, "-X", chain], capture_output=True)
+                removed.append(f"{table}: {line}")
+        for link in sorted(self._links() - self.links):
+            if any(m.lower() in link.lower() for m in PEER_MARKS):
+                subprocess.run(["ip", "link", "del", link], capture_output=True)
+                removed.append(f"link {link}")
+        return removed
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=20)
@@ -111,6 +157,7 @@ def main() -> int:
         return 1
     work = Path(tempfile.mkdtemp(prefix="berth-bench-run-"))
     dockerd = None
+    host_net = HostNetSnapshot()
     env = dict(os.environ, BERTH_ROOT=str(work / "berth-root"), BERTH_RUN=str(work / "berth-run"))
     # A normal install caches bytecode; some shells here disable it, which would time the
     # compiler instead of berth.
@@ -175,6 +222,8 @@ def main() -> int:
             dockerd.stop()
         subprocess.run(["umount", "-R", "-l", str(work / "podman-root")], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+        for what in host_net.restore():
+            print(f"removed the peers' {what}", file=sys.stderr)
     return 0
 
 
