@@ -345,9 +345,11 @@ def build_runtime_spec(spec: ContainerSpec, image_config: Mapping[str, Any], inp
 def run_options(spec: ContainerSpec, image_config: Mapping[str, Any], log_path: str,
                 on_exit: list[str] | None = None, dns: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """RunOptions for the runtime (docs/design.md): log, restart policy, tty, stop, --init."""
+    from ..runtime.health import run_config
     from .options import parse_bytes
 
     max_size = spec.log_opts.get("max-size")
+    override = spec.healthcheck.to_docker() if spec.healthcheck is not None else None
     return {
         "log": {"path": log_path if spec.log_driver != "none" else None,
                 "max_size": parse_bytes(max_size, "--log-opt") if max_size else None,
@@ -361,4 +363,5 @@ def run_options(spec: ContainerSpec, image_config: Mapping[str, Any], log_path: 
         "on_exit": on_exit,
         "dns": dict(dns) if dns else None,
         "init": spec.init,
+        "health": run_config(image_config.get("Healthcheck"), override),
     }

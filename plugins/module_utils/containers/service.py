@@ -244,12 +244,48 @@ class ContainerService:
         self.engine.runtime.resume(cid)
         return cid
 
-    def wait(self, ref: str, condition: str = "not-running") -> int:
+    def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
+        if condition == "healthy":
+            self.wait_healthy(ref, timeout)
+            return 0
         cid = self.resolve(ref)
         st = self.state(cid)
         if condition == "next-exit" or st["Status"] in ("running", "paused", "restarting"):
             return int(self.engine.runtime.wait(cid))
         return int(st["ExitCode"])
+
+    def wait_healthy(self, ref: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the container's healthcheck passes; its State.Health then.
+
+        Conflict when it has no healthcheck, stops running, or its check reports unhealthy
+        (the message carries the last probe's output); BerthError once ``timeout`` s pass.
+        """
+        import time
+
+        from ..runtime.health import run_config
+
+        rec = self.get(ref)
+        override = rec.spec.healthcheck.to_docker() if rec.spec.healthcheck is not None else None
+        if run_config(rec.image_config.get("Healthcheck"), override) is None:
+            raise Conflict(f"container {rec.name} has no healthcheck to wait for", id=rec.id, field="healthcheck")
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        while True:
+            st = self.state(rec.id)
+            health = st.get("Health") or {}
+            if st["Status"] not in ("running", "paused", "restarting"):
+                raise Conflict(f"container {rec.name} is not running ({st['Status']}, exit code "
+                               f"{st['ExitCode']}) while waiting for it to be healthy", id=rec.id)
+            if st["Status"] == "running" and health.get("Status") == "healthy":
+                return dict(health)
+            if st["Status"] == "running" and health.get("Status") == "unhealthy":
+                last = (health.get("Log") or [{}])[-1]
+                raise Conflict(f"container {rec.name} is unhealthy: its healthcheck failed "
+                               f"{health.get('FailingStreak')} times (last exit code {last.get('ExitCode')}"
+                               f", output {str(last.get('Output', '')).strip()!r})", id=rec.id)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BerthError(f"container {rec.name} did not become healthy within {timeout} s "
+                                 f"(health: {health.get('Status', 'starting')})", id=rec.id, timeout=timeout)
+            time.sleep(0.05)  # health lives in state.json, written by the monitor at each probe
 
     # --- remove ---------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 from .. import fsutil
 from ..errors import BerthError, RuntimeFailure
 from ..paths import Paths
-from . import cgbridge, launcher, logs
+from . import cgbridge, health, launcher, logs
 from . import protocol as proto
 from . import syscalls as sc
 from .clients import ClientsMixin, _Client
@@ -80,6 +80,8 @@ class Monitor(ClientsMixin):
         self.listener: socket.socket | None = None
         self._winsize: tuple[int, int] | None = None
         self.adopted = False
+        self.health: health.HealthChecker | None = None
+        self._services_started: set[int] = set()
         self._self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.monitor_pid = os.getpid()
         self.monitor_start = proc_start_time(self.monitor_pid)
@@ -146,6 +148,9 @@ class Monitor(ClientsMixin):
         attach = bool(starter is not None and request.get("attach"))
         if attach:
             self._add_client(starter, dict(request["attach"], op="attach"))  # type: ignore[arg-type]
+        # Services that name their network namespace (the DNS responder) answer before the
+        # container's first instruction, so its first lookup never fails.
+        self._start_services(fsutil.read_json(f"{self.run_dir}/options.json", default={}) or {}, early=True)
         try:
             self._launch(first=True, starter=starter, keep_starter=attach)
         except BerthError:
@@ -159,7 +164,8 @@ class Monitor(ClientsMixin):
         lp = self.opts.get("log") or {}
         if lp.get("path"):
             self.log = logs.LogWriter(lp["path"], lp.get("max_size"), lp.get("max_file") or 1)
-        self._start_services()
+        self._start_services(self.opts)
+        self._start_health()
         self._loop()
         self._finish()
         return 0
@@ -202,7 +208,8 @@ class Monitor(ClientsMixin):
             proto.send_with_fds(f"{self.paths.run}/monitor.sock",
                                 {"op": "keep", "cid": self.cid, "monitor": self.monitor_pid,
                                  "roles": roles}, fds)
-        self._start_services()
+        self._start_services(self.opts)
+        self._start_health()
         self._loop()
         self._finish()
         return 0
@@ -367,21 +374,37 @@ class Monitor(ClientsMixin):
                           pid_start=proc_start_time(spawned.pid), monitor_pid=self.monitor_pid,
                           monitor_start=self.monitor_start, exit_code=0, error="", oom_killed=False,
                           started_at=now_rfc3339(), restart_count=self.restart_count,
-                          manually_stopped=False, tty=self.tty)
+                          manually_stopped=False, tty=self.tty,
+                          health=health.new_health() if self.opts.get("health") else None)
         return {"pid": spawned.pid, "oom_before": oom_before, "fds": roles, "opts": self.opts,
                 "tty": self.tty, "netns": self.netns}, keep
 
-    def _start_services(self) -> None:
-        services = list(self.opts.get("services") or [])
-        if self.opts.get("dns"):
-            services.append({"module": "network.dns", "args": self.opts["dns"]})
+    def _start_services(self, opts: dict[str, Any], early: bool = False) -> None:
+        """Start each service once: early (before the launch) those whose args name their
+        network namespace, the others once the container runs."""
+        services = list(opts.get("services") or [])
+        if opts.get("dns"):
+            services.append({"module": "network.dns", "args": opts["dns"]})
         base = __name__.rsplit(".", 2)[0]
-        for svc in services:
+        for n, svc in enumerate(services):
+            args = svc.get("args") or {}
+            if n in self._services_started or (early and not args.get("netns")):
+                continue
+            self._services_started.add(n)
             try:
                 mod = importlib.import_module(f"{base}.{svc['module']}")
-                mod.monitor_service(self, svc.get("args") or {})
+                mod.monitor_service(self, args)
             except Exception as exc:  # noqa: BLE001 - a service must not take the container down
                 self._note(f"service {svc.get('module')!r} failed: {exc}")
+
+    def _start_health(self) -> None:
+        """Probes from each launch on (a restart starts over at "starting")."""
+        cfg = self.opts.get("health")
+        if not cfg or self.pidfd < 0:
+            return
+        if self.health is None:
+            self.health = health.HealthChecker(self, cfg)
+        self.health.start()
 
     def _note(self, msg: str) -> None:
         with contextlib.suppress(OSError):
@@ -522,6 +545,8 @@ class Monitor(ClientsMixin):
         self.pidfd = -1
         self.cancel(self.kill_timer)
         self.kill_timer = None
+        if self.health is not None:
+            self.health.stop()
         self._drain_outputs()
         if self.stdin_w >= 0:
             os.close(self.stdin_w)
@@ -567,6 +592,8 @@ class Monitor(ClientsMixin):
         except BerthError as exc:
             self.final_code = exc.exit_code  # the helper recorded the failure in state.json
             self.done = True
+            return
+        self._start_health()
 
     def _finish(self) -> None:
         st = self.store.read(self.cid)

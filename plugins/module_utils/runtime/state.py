@@ -102,6 +102,7 @@ class ContainerState:
     restart_count: int = 0
     manually_stopped: bool = False
     tty: bool = False
+    health: dict[str, Any] | None = None     # State.Health (runtime/health.py), None: no check
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -122,7 +123,7 @@ class ContainerState:
     def to_docker(self) -> dict[str, Any]:
         """Docker's State object, plus RestartCount (which Docker keeps beside it)."""
         running = self.status in ("running", "paused")
-        return {
+        out = {
             "Status": self.status,
             "Running": running,
             "Paused": self.status == "paused",
@@ -136,6 +137,9 @@ class ContainerState:
             "FinishedAt": self.finished_at,
             "RestartCount": self.restart_count,
         }
+        if self.health is not None:
+            out["Health"] = self.health
+        return out
 
 
 class StateStore:
