@@ -136,7 +136,8 @@ def main() -> int:
             "berth one": b.playbook("one", one_task_play(n)),
         }
         cleanup = {"berth loop": b.playbook("loop-rm", loop_play("berth.engine.container",
-                                                                 {"name": "bench{{ item }}", "state": "absent"}, n))}
+                                                                 {"name": "bench{{ item }}", "state": "absent",
+                                                                  "force_kill": True}, n))}
         if collections is not None and shutil.which("dockerd") and shutil.which("docker"):
             dockerd = Dockerd(work / "docker")
             dockerd.base.mkdir()
