@@ -32,7 +32,6 @@ import ctypes
 import errno
 import json
 import os
-import platform
 import struct
 from typing import Any
 
@@ -222,7 +221,7 @@ def docker_default_profile() -> dict[str, Any]:
 # --- Docker format -> OCI ---------------------------------------------------------------------
 
 def _goarch(arch: str | None) -> str:
-    name = arch or platform.machine()
+    name = arch or os.uname().machine  # platform.machine(), without importing platform (2 ms)
     if name.startswith("SCMP_ARCH_"):
         for go, scmp in _GOARCH_TO_SCMP.items():
             if scmp == name:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -145,7 +145,7 @@ def build_manifest(config_bytes: bytes, layers: list[dict[str, Any]],
 
 
 def host_platform() -> tuple[str, str, str]:
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()  # platform.machine() without importing platform (2 ms)
     arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
             "s390x": "s390x", "riscv64": "riscv64"}.get(machine, machine)
     variant = "v8" if arch == "arm64" else ("v7" if arch == "arm" else "")
