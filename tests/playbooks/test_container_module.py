@@ -21,3 +21,23 @@ def test_containers_module(paths, busybox_tar):
     proc = run_playbook(paths, REPO / "tests/playbooks/container/containers.yml", {"rootfs": str(busybox_tar)})
     assert_ok(proc)
     assert not any(p.name != ".names" for p in (paths.root / "containers").iterdir())
+
+
+def test_container_networks(paths, busybox_tar):
+    import os
+    import random
+
+    from ansible_collections.berth.engine.plugins.module_utils.containers.service import ContainerService
+    from ansible_collections.berth.engine.plugins.module_utils.network.service import NetworkService
+
+    a, b = random.randint(64, 127), random.randint(0, 253)
+    extra = {"rootfs": str(busybox_tar), "net_a": f"cnA{os.getpid()}", "net_b": f"cnB{os.getpid()}",
+             "subnet_a": f"10.{a}.{b}.0/24", "subnet_b": f"10.{a}.{b + 1}.0/24",
+             "in_place": hasattr(ContainerService, "network_connect")}
+    svc = NetworkService(paths)
+    try:
+        assert_ok(run_playbook(paths, REPO / "tests/playbooks/container/networks.yml", extra))
+    finally:
+        for data in svc.list({"type": ["custom"]}):
+            svc.remove(data["Id"], force=True)
+        svc.teardown()
