@@ -5,6 +5,7 @@ whose /etc/hosts is a symlink or a FIFO never makes the engine write inside the 
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 HOSTS_BASE = ("127.0.0.1\tlocalhost\n"
@@ -93,3 +94,17 @@ def host_hosts() -> str:
             return f.read(1 << 20)
     except OSError:
         return HOSTS_BASE
+
+
+def write_in_place(path: str | os.PathLike[str], text: str) -> None:
+    """Overwrite a file keeping its inode (bind-mounted into a running container)."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        data = text.encode()
+        view = memoryview(data)
+        offset = 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)

@@ -82,11 +82,124 @@ class NetworkAttacher:
         resolv = None
         dns = None
         if any(n != DEFAULT_BRIDGE for n in endpoints):
-            resolv = nets.resolv_conf(list(endpoints))
-            dns = {"netns": netns, "listen": "127.0.0.11"}
+            resolv = nets.resolv_conf(list(endpoints), (), spec.dns_search, spec.dns_options)
+            dns = self.dns_args(rec, netns)
         rec = rec.replace(netns=netns, networks=endpoints, ports=tuple(ports))
         self.service._write_etc_files(rec, ips=ips[:1], aliases=aliases, resolv=resolv)
         return rec, dns
+
+    @staticmethod
+    def dns_args(rec: ContainerRecord, netns: str) -> dict[str, Any]:
+        """RunOptions["dns"]: the responder in the container's namespace; its --dns servers
+        are where it forwards the names it does not know."""
+        args: dict[str, Any] = {"netns": netns, "listen": "127.0.0.11"}
+        if rec.spec.dns:
+            args["upstreams"] = list(rec.spec.dns)
+        return args
+
+    # --- connect and disconnect of an existing container ---------------------------------
+    def connect(self, rec: ContainerRecord, network: str, aliases: tuple[str, ...], ip: str | None,
+                running: bool) -> tuple[ContainerRecord, dict[str, Any] | None]:
+        """Add ``network`` to the stored spec; plug it in now when the container runs.
+
+        Returns the record to store and the new endpoint (None for a stopped container: its
+        next start connects every network of its spec)."""
+        from dataclasses import replace
+
+        from .spec import NetworkAttachment
+
+        spec = rec.spec
+        mode = spec.network_mode
+        if mode == "host" or mode.startswith("container:"):
+            raise Conflict("container sharing network namespace with another container or host cannot be "
+                           "connected to any other network", id=rec.id, field="network_mode", value=mode)
+        if mode == "none":
+            raise Conflict("container cannot be connected to multiple networks with one of the networks in "
+                           "private (none) mode", id=rec.id, field="network_mode", value=mode)
+        nets = self.engine.networks
+        net = nets.get(network)
+        if net.driver in ("host", "null"):
+            raise Conflict(f"container cannot be disconnected from host network or connected to {net.name} "
+                           "network", network=net.name)
+        if net.name in self.network_names(rec) or net.name in rec.networks:
+            raise Conflict(f"endpoint with name {rec.name} already exists in network {net.name}",
+                           network=net.name, id=rec.id)
+        if not net.user_defined and (ip or aliases):
+            field_name, value = ("ip", ip) if ip else ("aliases", list(aliases))
+            raise InvalidSpec("user specified IP address is supported on user defined networks only" if ip else
+                              "network-scoped alias is supported only for containers in user defined networks",
+                              field=field_name, value=value)
+        rec = rec.replace(spec=replace(spec, networks=(*spec.networks, NetworkAttachment(net.name, aliases, ip))))
+        if not running or not rec.netns or rec.netns.startswith("/proc/"):
+            return rec, None
+        had_dns = any(n != DEFAULT_BRIDGE for n in rec.networks)
+        ep = dict(nets.connect(net.name, rec.id, rec.netns, name=rec.name, aliases=list(aliases), ip=ip))
+        networks = dict(rec.networks)
+        networks[ep.get("NetworkName", net.name)] = ep
+        rec = rec.replace(networks=networks)
+        resolv = None
+        if net.user_defined and not had_dns:
+            # The first user-defined network: names resolve through the responder from now on.
+            self._start_dns(rec)
+            resolv = nets.resolv_conf(list(networks), (), rec.spec.dns_search, rec.spec.dns_options)
+        self._refresh_files(rec, resolv)
+        return rec, ep
+
+    def disconnect(self, rec: ContainerRecord, network: str, force: bool, running: bool) -> ContainerRecord:
+        """Drop ``network`` from the stored spec; unplug it now when the container runs."""
+        from dataclasses import replace
+
+        from ..errors import NotFound
+
+        nets = self.engine.networks
+        try:
+            net = nets.get(network)
+            name = net.name
+        except NotFound:
+            if not force:
+                raise
+            name, net = network, None
+        if (net is not None and net.driver == "host") or rec.spec.network_mode == "host":
+            raise Conflict("container cannot be disconnected from host network or connected to host network",
+                           network=name, id=rec.id)
+        names = self.network_names(rec)
+        if name not in names and name not in rec.networks:
+            if force:
+                return rec
+            raise Conflict(f"container {rec.id} is not connected to network {name}", network=name, id=rec.id)
+        spec = rec.spec
+        mode = DEFAULT_BRIDGE if spec.network_mode == "default" else spec.network_mode
+        remaining = [n for n in names if n != name]
+        new_spec = replace(spec, networks=tuple(a for a in spec.networks if a.name != name),
+                           network_mode=(remaining[0] if remaining else "none") if mode == name else spec.network_mode)
+        rec = rec.replace(spec=new_spec)
+        if running and name in rec.networks:
+            nets.disconnect(name, rec.id, force=force)
+            networks = {k: v for k, v in rec.networks.items() if k != name}
+            rec = rec.replace(networks=networks)
+            self._refresh_files(rec, None)
+        return rec
+
+    def _start_dns(self, rec: ContainerRecord) -> None:
+        from ..runtime import protocol as proto
+
+        sock = self.service.store.run_dir(rec.id) / "monitor.sock"
+        with contextlib.suppress(OSError, ValueError):
+            proto.request(str(sock), {"op": "service", "module": "network.dns",
+                                      "args": self.dns_args(rec, str(rec.netns))}, timeout=10)
+
+    def _refresh_files(self, rec: ContainerRecord, resolv: str | None) -> None:
+        """/etc/hosts (and resolv.conf when given) rewritten in place: the container sees them
+        through bind mounts of these very files, so a rename would leave it the old ones."""
+        from . import etcfiles
+
+        ips = tuple(e.get("IPAddress") for e in rec.networks.values() if e.get("IPAddress"))
+        aliases = tuple(a for n in rec.spec.networks for a in n.aliases)
+        svc = self.service
+        hosts = etcfiles.hosts_file(rec.hostname, ips, rec.spec.extra_hosts, aliases)
+        etcfiles.write_in_place(svc._etc_path(rec.id, "/etc/hosts"), hosts)
+        if resolv is not None:
+            etcfiles.write_in_place(svc._etc_path(rec.id, "/etc/resolv.conf"), resolv)
 
     def _bindings(self, rec: ContainerRecord) -> list[dict[str, Any]]:
         spec = rec.spec
@@ -124,3 +237,9 @@ class NetworkAttacher:
                 with contextlib.suppress(BerthError, OSError):
                     nets.delete_netns(rec.id)
         return rec.replace(netns=None, networks={}, ports=())
+
+
+def _bundle_hints() -> None:  # pragma: no cover - never called
+    """Monitors import per-container services by name (runtime/monitor.py); these static
+    imports make Ansible's module packer (Ansiballz) ship them with the engine."""
+    from ..network import dns  # noqa: F401

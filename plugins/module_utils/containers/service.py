@@ -344,6 +344,32 @@ class ContainerService:
         except NotFound:
             return
 
+    # --- networks of an existing container ------------------------------------------------
+    def network_connect(self, ref: str, network: str, aliases: tuple[str, ...] | list[str] = (),
+                        ip: str | None = None) -> dict[str, Any] | None:
+        """Join ``network``: recorded in the stored spec, plugged in at once when running
+        (the endpoint is returned), at the next start otherwise."""
+        from .networking import NetworkAttacher
+
+        cid = self.resolve(ref)
+        with self.store.locked(cid):
+            rec = self.store.read(cid)
+            running = self.state(cid)["Status"] in ("running", "paused")
+            rec, ep = NetworkAttacher(self).connect(rec, network, tuple(aliases), ip, running)
+            self.store.write(rec, durable=not rec.spec.auto_remove)
+        return ep
+
+    def network_disconnect(self, ref: str, network: str, force: bool = False) -> None:
+        """Leave ``network`` (now when running) and drop it from the stored spec."""
+        from .networking import NetworkAttacher
+
+        cid = self.resolve(ref)
+        with self.store.locked(cid):
+            rec = self.store.read(cid)
+            running = self.state(cid)["Status"] in ("running", "paused")
+            rec = NetworkAttacher(self).disconnect(rec, network, force, running)
+            self.store.write(rec, durable=not rec.spec.auto_remove)
+
     # --- rename and update ----------------------------------------------------------------
     def rename(self, ref: str, new_name: str) -> str:
         cid = self.resolve(ref)

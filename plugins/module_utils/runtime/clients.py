@@ -19,6 +19,7 @@ from . import protocol as proto
 from .policy import signal_number
 
 CLIENT_BUFFER_MAX = 4 << 20
+SERVICES = ("network.dns",)   # what a client may ask a running monitor to start
 
 
 class _Client:
@@ -53,6 +54,9 @@ class ClientsMixin:
     stdin_eof_pending: bool = False
     _stdin_retry: int | None = None
     _winsize: tuple[int, int] | None
+
+    def _start_services(self, opts: dict[str, Any], early: bool = False) -> None:
+        raise NotImplementedError  # the monitor's
     def _on_accept(self) -> None:
         assert self.listener is not None
         try:
@@ -84,6 +88,10 @@ class ClientsMixin:
             self._reply(conn, {"ok": ok})
         elif op == "resize":
             self._resize(int(hello["rows"]), int(hello["cols"]))
+            self._reply(conn, {"ok": True})
+        elif op == "service" and hello.get("module") in SERVICES:
+            # A service asked for after the launch (the first user-defined network joined).
+            self._start_services({"services": [{"module": hello["module"], "args": hello.get("args") or {}}]})
             self._reply(conn, {"ok": True})
         elif op == "state":
             self._reply(conn, {"pid": self.pid, "monitor": os.getpid(), "restarts": self.restart_count})

@@ -81,7 +81,7 @@ class Monitor(ClientsMixin):
         self._winsize: tuple[int, int] | None = None
         self.adopted = False
         self.health: health.HealthChecker | None = None
-        self._services_started: set[int] = set()
+        self._services_started: set[str] = set()
         self._self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.monitor_pid = os.getpid()
         self.monitor_start = proc_start_time(self.monitor_pid)
@@ -386,11 +386,12 @@ class Monitor(ClientsMixin):
         if opts.get("dns"):
             services.append({"module": "network.dns", "args": opts["dns"]})
         base = __name__.rsplit(".", 2)[0]
-        for n, svc in enumerate(services):
+        for svc in services:
             args = svc.get("args") or {}
-            if n in self._services_started or (early and not args.get("netns")):
+            key = json.dumps([svc.get("module"), args.get("netns")])
+            if key in self._services_started or (early and not args.get("netns")):
                 continue
-            self._services_started.add(n)
+            self._services_started.add(key)
             try:
                 mod = importlib.import_module(f"{base}.{svc['module']}")
                 mod.monitor_service(self, args)
