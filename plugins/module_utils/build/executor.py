@@ -410,8 +410,7 @@ class StageExecutor:
         """A layer made by writing into a mounted snapshot of the image so far."""
         snaps = self.engine.snapshots
         skey = _snapshot_key()
-        parent = self.engine.images.rootfs_chain(self.engine.images.get(state.image_id)) if state.image_id else None
-        snaps.prepare(skey, parent)
+        snaps.prepare(skey, self._chain(state))
         try:
             write(str(snaps.mount(skey)))
             snaps.unmount(skey)
@@ -442,12 +441,17 @@ class StageExecutor:
             copying._Maker(root, copying.Owner(0, 0)).mkdirs(path)
         return self._write_layer(new, created_by, key, mkdir, f"[{instr.line}] {instr.text}")
 
+    def _chain(self, state: ImageState) -> str | None:
+        """The top layer's chain id of the image so far (None without layers)."""
+        chains = self.engine.snapshots.chain_id([x["diff_id"] for x in state.layers])
+        return chains[-1] if chains else None
+
     def _exists(self, state: ImageState, path: str) -> bool:
         if not state.layers:
             return path == "/"
         snaps = self.engine.snapshots
         skey = _snapshot_key()
-        snaps.prepare(skey, self.engine.images.rootfs_chain(self.engine.images.get(state.image_id)))
+        snaps.prepare(skey, self._chain(state))
         try:
             return os.path.isdir(resolve_in_root(str(snaps.mount(skey)), path))
         finally:

@@ -23,6 +23,7 @@ from ..fsutil import ensure_dir, remove_tree, resolve_in_root
 from .instructions import RunPlan
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..containers.spec import MountSpec
     from ..engine import Engine
     from .mounts import RunMount
 
@@ -183,9 +184,10 @@ def _opaque(path: str) -> bool:
     return False
 
 
-def _run_mount(engine: Engine, m: RunMount, line: int, context_root: str | None) -> tuple[object, str | None]:
+def _run_mount(engine: Engine, m: RunMount, line: int,
+               context_root: str | None) -> tuple[MountSpec | None, str | None]:
     """RUN --mount: cache folders kept under the build cache, tmpfs, and binds of the context."""
-    from ..containers.spec import MountSpec
+    from ..containers.spec import MountSpec  # noqa: F811 - runtime import of the type above
 
     if m.type == "tmpfs":
         return None, f"size={m.size}" if m.size else ""
