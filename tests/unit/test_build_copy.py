@@ -152,6 +152,7 @@ def test_tar_context_is_unpacked_and_removed(tmp_path):
     assert not root.exists()
 
 
+@pytest.mark.root          # files are chowned to root or --chown
 def test_apply_copies_with_docker_rules(tmp_path):
     ctx = _context(tmp_path, {"Dockerfile": "FROM x\n", "f.txt": "f", "dir/sub/g.txt": "g"})
     os.symlink("sub/g.txt", ctx.root / "dir" / "link")
@@ -174,6 +175,7 @@ def test_apply_copies_with_docker_rules(tmp_path):
         copying.apply(both, str(rootfs), "/multi", "/", None, None, "COPY", 1)
 
 
+@pytest.mark.root
 def test_apply_never_writes_outside_the_rootfs(tmp_path):
     ctx = _context(tmp_path, {"Dockerfile": "FROM x\n", "f.txt": "f"})
     rootfs = tmp_path / "rootfs"
