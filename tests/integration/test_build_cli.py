@@ -94,6 +94,10 @@ def test_errors_name_the_line_or_value(bengine, tmp_path):
     cp = run_cli(bengine, "build", str(ctx))
     assert cp.returncode == 1 and b"The command 'nosuchcmd' could not be run" in cp.stderr
     assert leftovers(bengine) == {"containers": [], "snapshots": [], "mounts": []}
+    write_context(ctx, {"Dockerfile": "FROM busybox\nUSER ghost\nRUN true\n"})
+    cp = run_cli(bengine, "build", str(ctx))
+    assert cp.returncode == 1 and b"unable to find user ghost" in cp.stderr
+    assert leftovers(bengine) == {"containers": [], "snapshots": [], "mounts": []}
     cp = run_cli(bengine, "build", "--network", "sideways", str(ctx))
     assert cp.returncode == 125 and b"sideways" in cp.stderr
     cp = run_cli(bengine, "build", "--target", "nosuch", str(ctx))

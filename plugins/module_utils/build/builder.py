@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ..errors import BuildError, InvalidSpec
+from ..errors import BerthError, BuildError, InvalidSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
@@ -75,6 +75,12 @@ class Builder:
                 if labels:
                     state = ex.apply_labels(state, dict(labels))
                 state = ex.ensure_image(state)
+            except BuildError:
+                raise
+            except BerthError as exc:
+                # a step failed in the store, the runtime or a lookup: still a failed build
+                details = {k: v for k, v in exc.details.items() if k != "line"}
+                raise BuildError(str(exc), line=exc.details.get("line"), **details) from exc
             finally:
                 ex.close()
             assert state.image_id is not None
