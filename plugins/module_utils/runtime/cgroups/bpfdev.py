@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 from typing import Any
 
@@ -168,9 +167,9 @@ class _QueryAttr(ctypes.Structure):
 
 
 def _bpf(cmd: int, attr: ctypes.Structure) -> int:
-    nr = _SYS_BPF.get(platform.machine())
+    nr = _SYS_BPF.get(os.uname().machine)  # platform.machine(), without importing platform
     if nr is None:
-        raise RuntimeFailure(f"device control on cgroup v2: unknown bpf syscall number for {platform.machine()}")
+        raise RuntimeFailure(f"device control on cgroup v2: unknown bpf syscall number for {os.uname().machine}")
     rc = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
     if rc < 0:
         err = ctypes.get_errno()
