@@ -61,6 +61,19 @@ def test_context_tar_and_dockerfile_on_stdin(bengine, tmp_path):
     assert text(run_cli(bengine, "run", "--rm", "dashf")) == "dir context\n"
 
 
+def test_build_arg_from_the_environment(bengine, tmp_path):
+    import os
+    import subprocess
+    ctx = write_context(tmp_path / "args", {"Dockerfile": "FROM busybox\nARG FROM_ENV\nARG GIVEN\n"
+                                                          "RUN echo \"$FROM_ENV $GIVEN\" > /args\n"})
+    env = dict(os.environ, BERTH_ROOT=str(bengine.paths.root), BERTH_RUN=str(bengine.paths.run),
+               FROM_ENV="env-value")
+    cp = subprocess.run(["berth", "build", "--build-arg", "FROM_ENV", "--build-arg", "GIVEN=given",
+                         "--build-arg", "UNSET_IN_ENV", "-t", "args", str(ctx)], env=env, capture_output=True)
+    assert cp.returncode == 0, cp.stderr
+    assert text(run_cli(bengine, "run", "--rm", "args", "cat", "/args")) == "env-value given\n"
+
+
 def test_dockerfile_outside_the_context_and_labels(bengine, tmp_path):
     ctx = write_context(tmp_path / "ctx", {"f.txt": "f\n"})
     other = write_context(tmp_path / "elsewhere", {"build.Dockerfile": "FROM busybox\nCOPY f.txt /\n"})

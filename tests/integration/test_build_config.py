@@ -108,14 +108,15 @@ def test_add_url_with_checksum(bengine, tmp_path, http_files):
 def test_copy_parents_and_exclude(bengine, tmp_path):
     ctx = write_context(tmp_path / "par", {
         "Dockerfile": ("FROM busybox\nCOPY --parents a/x.txt b/c/y.txt /keep/\n"
+                       "COPY --from=busybox:latest /etc/group /keep/from-image-group\n"
                        "COPY --exclude=*.tmp --exclude=skip tree /tree/\n"),
         "a/x.txt": "x\n", "b/c/y.txt": "y\n", "tree/keep.txt": "k\n", "tree/drop.tmp": "d\n",
         "tree/skip/z": "z\n", "tree/deep/also.tmp": "t\n",
     })
     build(bengine, ctx, tags=["par"])
     cp = run_cli(bengine, "run", "--rm", "par", "find", "/keep", "/tree", "-type", "f")
-    assert sorted(out(cp).split()) == ["/keep/a/x.txt", "/keep/b/c/y.txt", "/tree/deep/also.tmp",
-                                       "/tree/keep.txt"]
+    assert sorted(out(cp).split()) == ["/keep/a/x.txt", "/keep/b/c/y.txt", "/keep/from-image-group",
+                                       "/tree/deep/also.tmp", "/tree/keep.txt"]
 
 
 def test_run_mounts_cache_bind_tmpfs(bengine, tmp_path):
