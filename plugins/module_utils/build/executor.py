@@ -481,13 +481,23 @@ def sweep_stale(engine: Engine) -> None:
             parts = e.name.split("-")
             if len(parts) >= 3 and parts[0] in ("build", "buildrun", "buildctx") and _dead(parts[1]):
                 remove_tree(e.path)
+    # RUN steps mark their builder's pid under buildcache/running: only a dead builder's mark
+    # costs a look at the containers (and the import of the container service).
+    running = engine.paths.buildcache / "running"
+    dead: list[str] = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(running) as it:
+        dead = [e.name for e in it if _dead(e.name)]
+    if not dead:
+        return
     svc = engine.containers
     with contextlib.suppress(BerthError, OSError):
         for rec in svc.store.all():
             labels = rec.spec.labels
-            if labels.get("berth.build") == "true" and _dead(labels.get("berth.build.pid", "")):
+            if labels.get("berth.build") == "true" and labels.get("berth.build.pid", "") in dead:
                 with contextlib.suppress(BerthError, OSError):
                     svc.remove(rec.id, force=True)
+    for pid in dead:
+        remove_tree(running / pid)
 
 
 def _is_url(src: str) -> bool:

@@ -100,6 +100,8 @@ def run_step(engine: Engine, image_id: str, plan: RunPlan, env: Mapping[str, str
                              network_mode={"default": "bridge"}.get(network, network), log_driver="none",
                              labels={"berth.build": "true", "berth.build.pid": str(os.getpid())},
                              mounts=tuple(extra), tmpfs=tmpfs)
+        # a mark first, so that a build killed from here on is swept by the next one
+        ensure_dir(engine.paths.buildcache / "running" / str(os.getpid()), 0o700)
         rec = svc.create(spec)
         cid = rec.id
         if progress is not None:
@@ -126,6 +128,8 @@ def run_step(engine: Engine, image_id: str, plan: RunPlan, env: Mapping[str, str
                 progress(f"Removing intermediate container {cid[:12]}")
     finally:
         remove_tree(scratch)
+        with contextlib.suppress(OSError):
+            os.rmdir(engine.paths.buildcache / "running" / str(os.getpid()))
 
 
 def _attach(engine: Engine, cid: str, progress: Callable[[str], None] | None) -> int:
