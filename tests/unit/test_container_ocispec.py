@@ -119,13 +119,20 @@ def test_privileged_sysfs_rw():
 def test_resources():
     r = ocispec.oci_resources(spec(resources=Resources(memory=64 << 20, cpus=1.5, cpu_shares=512,
                                                          cpuset_cpus="0", pids_limit=50,
-                                                         memory_reservation=32 << 20, oom_kill_disable=True)))
+                                                         memory_reservation=32 << 20, oom_kill_disable=True)),
+                              swap_accounting=True)
     assert r["memory"] == {"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20,
                            "disableOOMKiller": True}
     assert r["cpu"] == {"period": 100000, "quota": 150000, "shares": 512, "cpus": "0"}
     assert r["pids"] == {"limit": 50}
     assert ocispec.oci_resources(spec(resources=Resources(memory=64 << 20, memory_swap=-1)))["memory"]["swap"] == -1
-    assert ocispec.oci_resources(spec(resources=Resources(pids_limit=-1))) == {}
+    assert ocispec.oci_resources(spec(resources=Resources(pids_limit=-1))) == {"pids": {"limit": -1}}
+    # Without swap accounting the default swap is left out (Docker's behaviour), an explicit one refused.
+    no_swap = ocispec.oci_resources(spec(resources=Resources(memory=64 << 20)), swap_accounting=False)
+    assert no_swap == {"memory": {"limit": 64 << 20}}
+    with pytest.raises(InvalidSpec, match="--memory-swap"):
+        ocispec.oci_resources(spec(resources=Resources(memory=64 << 20, memory_swap=128 << 20)),
+                              swap_accounting=False)
     full = build(spec(resources=Resources(pids_limit=5)))["linux"]["resources"]
     assert full["pids"] == {"limit": 5} and full["devices"] == SEC["deviceCgroup"]
 

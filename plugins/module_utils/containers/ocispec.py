@@ -9,14 +9,13 @@ defaults, which own Docker's lists.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidSpec
 from ..types import Mount
-from .spec import ContainerSpec, security_options
+from .spec import ContainerSpec
 from .userdb import ExecUser
 
 OCI_VERSION = "1.0.2"
@@ -168,11 +167,12 @@ def user_mount(m: Mount) -> dict[str, Any]:
     return {"destination": m.target, "type": m.type, "source": m.source, "options": list(m.options)}
 
 
-def build_mounts(spec: ContainerSpec, inputs: SpecInputs) -> list[dict[str, Any]]:
+def build_mounts(spec: ContainerSpec, inputs: SpecInputs,
+                 defaults: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Defaults, then engine-written /etc files, tmpfs and user mounts; a later one at the same
     destination replaces an earlier one, and parents are mounted before their children."""
     by_dest: dict[str, dict[str, Any]] = {}
-    for m in default_mounts(spec, spec.privileged):
+    for m in defaults if defaults is not None else default_mounts(spec, spec.privileged):
         by_dest[m["destination"]] = m
     user_dests = {m.target.rstrip("/") for m in inputs.mounts} | set(spec.tmpfs)
     for dest, host in inputs.files.items():
@@ -186,92 +186,51 @@ def build_mounts(spec: ContainerSpec, inputs: SpecInputs) -> list[dict[str, Any]
     return sorted(by_dest.values(), key=lambda m: m["destination"].rstrip("/").count("/"))
 
 
-# --- security -------------------------------------------------------------------------------
+# --- security ---------------------------------------------------------------------------------
 
-# Docker's lists, used until runtime/defaults.py (which owns them) is installed beside us.
-_MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-           "/sys/devices/virtual/powercap")
-_READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
-
-
-def _device_rules(privileged: bool) -> list[dict[str, Any]]:
-    if privileged:
-        return [{"allow": True, "access": "rwm"}]
-    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
-    for typ, major, minor, access in (("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"),
-                                      ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
-                                      ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"),
-                                      ("c", 5, 2, "rwm"), ("c", 136, None, "rwm"), ("c", 10, 200, "rwm")):
-        rule: dict[str, Any] = {"allow": True, "type": typ, "access": access}
-        if major is not None:
-            rule["major"] = major
-        if minor is not None:
-            rule["minor"] = minor
-        rules.append(rule)
-    return rules
+# Podman's spellings that the spec accepts but Docker's defaults do not know: no effect here.
+_IGNORED_SECURITY_KEYS = ("mask", "unmask")
 
 
 def _security(spec: ContainerSpec) -> dict[str, Any]:
-    from ..runtime import caps as caps_mod
-    from ..runtime import seccomp as seccomp_mod
+    """Docker's security defaults from runtime/defaults.py (which owns the lists): capabilities,
+    no_new_privs, seccomp, masked and read-only paths, default devices and device rules."""
+    from ..runtime import defaults
 
-    try:
-        from ..runtime import defaults  # type: ignore[attr-defined]
-        masked, readonly = tuple(defaults.MASKED_PATHS), tuple(defaults.READONLY_PATHS)
-    except (ImportError, AttributeError):
-        masked, readonly = _MASKED, _READONLY
-    opts = security_options(spec)
-    capset = caps_mod.resolve(list(spec.cap_add), list(spec.cap_drop), spec.privileged)
-    out: dict[str, Any] = {"capabilities": caps_mod.oci_capabilities(capset),
-                           "noNewPrivileges": opts.get("no-new-privileges", "false") == "true"}
-    profile = opts.get("seccomp")
-    if spec.privileged or profile == "unconfined":
-        out["seccomp"] = None
-    elif profile:
-        out["seccomp"] = seccomp_mod.load_docker_profile(json.loads(profile), capset)
-    else:
-        out["seccomp"] = seccomp_mod.default_profile(capset)
-    unmask_all = spec.privileged or opts.get("systempaths") == "unconfined"
-    out["maskedPaths"] = [] if unmask_all else list(masked)
-    out["readonlyPaths"] = [] if unmask_all else list(readonly)
-    out["devices"] = []   # the launcher always makes Docker's default nodes
-    out["deviceCgroup"] = _device_rules(spec.privileged)
-    return out
+    opts = [o for o in spec.security_opt
+            if o.partition("=")[0].partition(":")[0] not in _IGNORED_SECURITY_KEYS]
+    frag = defaults.security_spec(spec.privileged, list(spec.cap_add), list(spec.cap_drop), opts, spec.tty)
+    linux = frag["linux"]
+    return {"capabilities": frag["process"]["capabilities"],
+            "noNewPrivileges": bool(frag["process"]["noNewPrivileges"]),
+            "seccomp": linux.get("seccomp"),
+            "maskedPaths": linux["maskedPaths"], "readonlyPaths": linux["readonlyPaths"],
+            "devices": linux["devices"], "deviceCgroup": linux["resources"]["devices"],
+            "mounts": frag["mounts"]}
 
 
 # --- resources ------------------------------------------------------------------------------
 
-def oci_resources(spec: ContainerSpec) -> dict[str, Any]:
+def host_config_resources(spec: ContainerSpec) -> dict[str, Any]:
+    """The Docker HostConfig resource fields of the spec (what the cgroups package converts)."""
     r = spec.resources
-    out: dict[str, Any] = {}
-    mem: dict[str, Any] = {}
-    if r.memory:
-        mem["limit"] = r.memory
-        # Docker's default: as much swap as memory when only --memory is given.
-        swap = r.memory_swap if r.memory_swap not in (None, 0) else r.memory * 2
-        mem["swap"] = swap
-    elif r.memory_swap == -1:
-        mem["swap"] = -1
-    if r.memory_reservation:
-        mem["reservation"] = r.memory_reservation
-    if r.oom_kill_disable:
-        mem["disableOOMKiller"] = True
-    if mem:
-        out["memory"] = mem
-    cpu: dict[str, Any] = {}
-    if r.cpus:
-        cpu["period"] = CPU_PERIOD
-        cpu["quota"] = int(r.nano_cpus * CPU_PERIOD / 1_000_000_000)
-    if r.cpu_shares:
-        cpu["shares"] = r.cpu_shares
+    hc: dict[str, Any] = {"Memory": r.memory or 0, "MemorySwap": r.memory_swap or 0,
+                          "MemoryReservation": r.memory_reservation or 0, "NanoCpus": r.nano_cpus,
+                          "CpuShares": r.cpu_shares or 0, "OomKillDisable": r.oom_kill_disable}
     if r.cpuset_cpus:
-        cpu["cpus"] = r.cpuset_cpus
-    if cpu:
-        out["cpu"] = cpu
-    if r.pids_limit is not None and r.pids_limit > 0:
-        out["pids"] = {"limit": r.pids_limit}
-    return out
+        hc["CpusetCpus"] = r.cpuset_cpus
+    if r.pids_limit is not None:
+        hc["PidsLimit"] = r.pids_limit
+    return hc
+
+
+def oci_resources(spec: ContainerSpec, swap_accounting: bool | None = None) -> dict[str, Any]:
+    """linux.resources with Docker's rules (runtime/cgroups): swap defaults to twice the memory
+    where the kernel accounts swap and is left out where it does not, so a plain --memory
+    works on hosts without swap accounting."""
+    from ..runtime.cgroups import docker_resources
+
+    return docker_resources(host_config_resources(spec), swap_accounting=swap_accounting)
 
 
 def rlimits(spec: ContainerSpec) -> list[dict[str, Any]]:
@@ -331,7 +290,7 @@ def build_runtime_spec(spec: ContainerSpec, image_config: Mapping[str, Any], inp
         "process": process,
         "root": {"path": inputs.rootfs, "readonly": spec.read_only},
         "hostname": inputs.hostname,
-        "mounts": build_mounts(spec, inputs),
+        "mounts": build_mounts(spec, inputs, sec.get("mounts")),
         "linux": linux,
         "annotations": {"io.berth.container.id": inputs.cid},
     }

@@ -24,53 +24,38 @@ def _bad(flag: str, value: str, why: str) -> InvalidSpec:
 
 # --- sizes, durations, signals -------------------------------------------------------------
 
-_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$", re.I)
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
 def parse_bytes(value: str | int, flag: str = "--memory") -> int:
-    """Docker's RAMInBytes: binary units, ``512m``, ``1g``, ``1.5GiB``, a bare number of bytes."""
+    """Docker's RAMInBytes (units.py): binary units, ``512m``, ``1g``, ``1.5GiB``, a bare number
+    of bytes; ``-1`` passes (unlimited swap)."""
+    from .. import units
+
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     s = str(value).strip()
     if s == "-1":
         return -1
-    m = _SIZE_RE.match(s)
-    if not m:
-        raise _bad(flag, s, "expected a size such as 512m or 1g")
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
-
-
-_DUR_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DUR_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-           "m": 60_000_000_000, "h": 3_600_000_000_000}
+    return units.parse_bytes(s, flag)
 
 
 def parse_duration_ns(value: str | int, flag: str = "--health-interval") -> int:
-    """Go's time.ParseDuration (``1m30s``, ``500ms``) in nanoseconds; a bare 0 is allowed."""
+    """Go's time.ParseDuration (units.py: ``1m30s``, ``500ms``) in nanoseconds; a bare 0 is allowed."""
+    from .. import units
+
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     s = str(value).strip()
     if s in ("0", ""):
         return 0
-    pos, total = 0, 0.0
-    for m in _DUR_RE.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _DUR_NS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or pos == 0:
-        raise _bad(flag, s, "expected a duration such as 30s or 1m30s")
-    return int(total)
+    ns = units.parse_duration_ns(s, flag)
+    if ns < 0:
+        raise _bad(flag, s, "a duration must not be negative")
+    return ns
 
 
 def parse_cpus(value: str | float) -> float:
-    try:
-        cpus = float(value)
-    except (TypeError, ValueError):
-        raise _bad("--cpus", str(value), "expected a number such as 1.5") from None
-    if cpus < 0:
-        raise _bad("--cpus", str(value), "must not be negative")
+    from .. import units
+
+    cpus = units.parse_cpus(value, "--cpus") / 1e9
     ncpu = os.cpu_count() or 1
     if cpus > ncpu:
         raise InvalidSpec(f"range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs "
