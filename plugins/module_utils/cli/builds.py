@@ -41,7 +41,7 @@ def _stdin_bytes(ctx: Context) -> BinaryIO:
 # --- build ----------------------------------------------------------------------------------
 
 def _configure_build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH | URL | -")
+    p.add_argument("path", metavar="PATH | -")
     p.add_argument("-t", "--tag", action="append", default=[], help="Name and optionally a tag in the "
                    "'name:tag' format")
     p.add_argument("-f", "--file", help="Name of the Dockerfile (Default is 'PATH/Dockerfile')")
