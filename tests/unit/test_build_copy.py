@@ -215,3 +215,19 @@ def test_digest_memo_reuses_and_notices_changes(tmp_path):
     outside = copying.DigestMemo(str(memo_file), str(tmp_path / "elsewhere"))
     copying.content_hash(copying.collect(ctx, ["a"], "COPY", 1), memo=outside)
     assert not outside.changed                      # files outside the context are not kept
+
+
+def test_a_dockerfiles_own_dockerignore_wins(tmp_path):
+    paths = Paths(tmp_path / "root", tmp_path / "run")
+    root = tmp_path / "c"
+    (root / "sub").mkdir(parents=True)
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text(name)
+    (root / ".dockerignore").write_text("a.txt\n")
+    (root / "sub" / "app.Dockerfile").write_text("FROM x\n")
+    (root / "sub" / "app.Dockerfile.dockerignore").write_text("b.txt\n")
+    (root / "Dockerfile").write_text("FROM x\n")
+    with BuildContext.open(paths, root) as ctx:
+        assert "a.txt" not in ctx.kept() and "b.txt" in ctx.kept()
+    with BuildContext.open(paths, root, dockerfile=str(root / "sub" / "app.Dockerfile")) as ctx:
+        assert "a.txt" in ctx.kept() and "b.txt" not in ctx.kept()

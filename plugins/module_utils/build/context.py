@@ -92,8 +92,13 @@ class BuildContext:
                 if not root.is_dir():
                     raise BuildError(f"unable to prepare context: path {str(context)!r} not found",
                                      field="context", value=str(context))
-            text, name = cls._dockerfile(root, context_tar is not None, dockerfile, dockerfile_text)
-            matcher = IgnoreMatcher.from_context(root)
+            text, name, path = cls._dockerfile(root, context_tar is not None, dockerfile, dockerfile_text)
+            # BuildKit's rule: <Dockerfile>.dockerignore beside the Dockerfile wins over the context's
+            own = Path(f"{path}.dockerignore") if path is not None else None
+            if own is not None and own.is_file():
+                matcher = IgnoreMatcher.from_text(own.read_text(encoding="utf-8", errors="surrogateescape"))
+            else:
+                matcher = IgnoreMatcher.from_context(root)
             return cls(root, text, name, matcher, scratch)
         except BaseException:
             if scratch is not None:
@@ -102,14 +107,14 @@ class BuildContext:
 
     @staticmethod
     def _dockerfile(root: Path, from_tar: bool, dockerfile: str | None,
-                    text: str | None) -> tuple[str, str]:
+                    text: str | None) -> tuple[str, str, Path | None]:
         if text is not None:
-            return text, dockerfile or "Dockerfile"
+            return text, dockerfile or "Dockerfile", None
         if dockerfile is None:
             for candidate in ("Dockerfile", "dockerfile"):
                 p = root / candidate
                 if p.is_file():
-                    return _read_text(p, candidate), candidate
+                    return _read_text(p, candidate), candidate, p
             raise BuildError(f"unable to prepare context: cannot find Dockerfile in {root}: "
                              "no such file or directory", field="dockerfile", value="Dockerfile")
         if not from_tar and (os.path.isabs(dockerfile) or os.path.exists(dockerfile)):
@@ -120,7 +125,7 @@ class BuildContext:
         if not p.is_file():
             raise BuildError(f"unable to prepare context: the Dockerfile ({dockerfile}) cannot be found",
                              field="dockerfile", value=dockerfile)
-        return _read_text(p, dockerfile), os.path.basename(dockerfile)
+        return _read_text(p, dockerfile), os.path.basename(dockerfile), p
 
     @property
     def scratch(self) -> Path | None:
