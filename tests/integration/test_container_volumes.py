@@ -54,3 +54,44 @@ def test_volumes_from(cengine):
     cp = run_cli(cengine, "run", "--rm", "--volumes-from", "donor:ro", "busybox", "sh", "-c",
                  "cat /shared/f; echo y > /shared/g && echo wrote")
     assert out(cp) == "given\n"
+
+
+def _until(predicate, limit: float = 30.0):
+    """Poll (a hang guard, not a speed assertion): --rm cleanup runs after the exit."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, f"not met within {limit}s"
+        time.sleep(0.05)
+
+
+def test_volume_keeps_a_file_across_removal_and_re_creation(cengine):
+    assert run_cli(cengine, "run", "-d", "--name", "db", "-v", "dbdata:/var/db", "busybox", "sh", "-c",
+                   "echo row1 > /var/db/t; sleep 300").returncode == 0
+    _until(lambda: run_cli(cengine, "exec", "db", "cat", "/var/db/t").stdout == b"row1\n")
+    cp = run_cli(cengine, "volume", "rm", "dbdata")
+    assert cp.returncode != 0 and b"in use" in cp.stderr                   # refused while used
+    assert run_cli(cengine, "rm", "-f", "db").returncode == 0
+    assert run_cli(cengine, "run", "-d", "--name", "db", "-v", "dbdata:/var/db", "busybox", "sleep",
+                   "300").returncode == 0
+    assert out(run_cli(cengine, "exec", "db", "cat", "/var/db/t")) == "row1\n"
+
+
+def test_two_containers_share_a_volume_live(cengine):
+    assert run_cli(cengine, "run", "-d", "--name", "wr", "-v", "live1:/s", "busybox", "sleep", "300").returncode == 0
+    assert run_cli(cengine, "run", "-d", "--name", "rd", "-v", "live1:/s:ro", "busybox", "sleep",
+                   "300").returncode == 0
+    assert run_cli(cengine, "exec", "wr", "sh", "-c", "echo now > /s/msg").returncode == 0
+    assert out(run_cli(cengine, "exec", "rd", "cat", "/s/msg")) == "now\n"
+    assert run_cli(cengine, "exec", "rd", "sh", "-c", "echo no > /s/msg").returncode != 0
+
+
+def test_rm_flag_removes_anonymous_volumes_but_keeps_named_ones(cengine):
+    cid = out(run_cli(cengine, "run", "-d", "--rm", "-v", "/anon", "-v", "named1:/named", "busybox", "sh", "-c",
+                      "echo a > /anon/f; echo n > /named/f; sleep 0.2")).strip()
+    anon = [m["Name"] for m in cengine.containers.get(cid).mounts if m["Destination"] == "/anon"][0]
+    assert cengine.volumes.exists(anon)
+    _until(lambda: cid not in set(cengine.containers.store.ids()))
+    _until(lambda: not cengine.volumes.exists(anon))
+    assert cengine.volumes.exists("named1")
