@@ -102,3 +102,12 @@ def test_stdin_from_a_regular_file(cengine, tmp_path):
 def test_detach_keys_in_piped_input_are_data(cengine):
     cp = run_cli(cengine, "run", "-i", "--rm", "busybox", "wc", "-c", stdin=b"a\x10\x11b\n", timeout=30)
     assert cp.returncode == 0 and out(cp).strip() == "5"
+
+
+def test_stdin_from_dev_null(cengine):
+    env = dict(os.environ, BERTH_ROOT=str(cengine.paths.root), BERTH_RUN=str(cengine.paths.run))
+    with open(os.devnull, "rb") as f:
+        cp = subprocess.run([fx.berth_command(), "run", "-i", "--rm", "busybox", "wc", "-c"], stdin=f,
+                            capture_output=True, env=env, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert out(cp).strip() == "0"

@@ -177,13 +177,18 @@ def pump(sock: socket.socket, stdin: int | None, stdout: int | None, stderr: int
 
 
 def pollable(fd: int) -> int:
-    """``fd``, or a pipe fed from it by a thread when epoll refuses it (a regular file, as
-    in `berth run -i img < file`)."""
-    import stat
+    """``fd``, or a pipe fed from it by a thread when epoll refuses it (a regular file or
+    /dev/null, as in `berth run -i img < file`)."""
     import threading
 
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    probe = select.epoll()
+    try:
+        probe.register(fd, select.EPOLLIN)
         return fd
+    except PermissionError:
+        pass
+    finally:
+        probe.close()
     r, w = os.pipe2(os.O_CLOEXEC)
 
     def feed() -> None:
