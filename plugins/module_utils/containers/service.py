@@ -79,7 +79,7 @@ class ContainerService:
             cdir = fsutil.ensure_dir(self.store.dir(cid), 0o710)
             undo.append(lambda: fsutil.remove_tree(cdir))
             chain = self.engine.images.rootfs_chain(image)
-            self.engine.snapshots.prepare(cid, chain)
+            self.engine.snapshots.prepare(cid, chain, init=True)
             undo.append(lambda: self.engine.snapshots.remove(cid))
             mounts, anonymous = MountPlanner(self.engine).plan(cid, spec, image_cfg, undo)
             hostname = self._hostname(spec, cid)
@@ -130,14 +130,19 @@ class ContainerService:
 
     # --- start ----------------------------------------------------------------------------
     def start(self, ref: str) -> ContainerRecord:
-        rec = self.prepare_start(ref)
-        if rec is None:
-            return self.get(ref)
-        try:
-            self.engine.runtime.start(rec.id)
-        except BaseException:
-            self.exit_cleanup(rec.id, removing=False)
-            raise
+        cid = self.resolve(ref)
+        # The lock is held through the launch: the exit command of the previous run (run by
+        # its monitor, asynchronously) takes it too, and must find this run started rather
+        # than undo its preparation (unmount the rootfs, release the network) under it.
+        with self.store.locked(cid):
+            rec = self._prepare_start_locked(cid)
+            if rec is None:
+                return self.store.read(cid)
+            try:
+                self.engine.runtime.start(rec.id)
+            except BaseException:
+                self._exit_cleanup_locked(rec.id, removing=False)
+                raise
         return rec
 
     def prepare_start(self, ref: str) -> ContainerRecord | None:
@@ -148,13 +153,16 @@ class ContainerService:
         """
         cid = self.resolve(ref)
         with self.store.locked(cid):
-            rec = self.store.read(cid)
-            st = self.state(cid)
-            if st["Status"] == "paused":
-                raise Conflict("cannot start a paused container, try unpause instead", id=cid)
-            if st["Running"] or st["Status"] == "restarting":
-                return None
-            return self._start_locked(rec)
+            return self._prepare_start_locked(cid)
+
+    def _prepare_start_locked(self, cid: str) -> ContainerRecord | None:
+        rec = self.store.read(cid)
+        st = self.state(cid)
+        if st["Status"] == "paused":
+            raise Conflict("cannot start a paused container, try unpause instead", id=cid)
+        if st["Running"] or st["Status"] == "restarting":
+            return None
+        return self._start_locked(rec)
 
     def _start_locked(self, rec: ContainerRecord) -> ContainerRecord:
         cid = rec.id
@@ -327,22 +335,25 @@ class ContainerService:
         """
         try:
             with self.store.locked(cid):
-                rec = self.store.try_read(cid)
-                if rec is None:
-                    return
-                if self.state(cid)["Status"] in ("running", "paused", "restarting"):
-                    return  # started again meanwhile
-                if rec.spec.auto_remove and removing:
-                    self._remove_locked(rec, volumes=True)
-                    return
-                from .networking import NetworkAttacher
-                rec = NetworkAttacher(self).release(rec)
-                MountPlanner(self.engine).release(rec)
-                self.store.write(rec)
-                with contextlib.suppress(BerthError, OSError):
-                    self.engine.snapshots.unmount(cid)
+                self._exit_cleanup_locked(cid, removing)
         except NotFound:
             return
+
+    def _exit_cleanup_locked(self, cid: str, removing: bool) -> None:
+        rec = self.store.try_read(cid)
+        if rec is None:
+            return
+        if self.state(cid)["Status"] in ("running", "paused", "restarting"):
+            return  # started again meanwhile
+        if rec.spec.auto_remove and removing:
+            self._remove_locked(rec, volumes=True)
+            return
+        from .networking import NetworkAttacher
+        rec = NetworkAttacher(self).release(rec)
+        MountPlanner(self.engine).release(rec)
+        self.store.write(rec)
+        with contextlib.suppress(BerthError, OSError):
+            self.engine.snapshots.unmount(cid)
 
     # --- networks of an existing container ------------------------------------------------
     def network_connect(self, ref: str, network: str, aliases: tuple[str, ...] | list[str] = (),

@@ -235,7 +235,13 @@ class Snapshotter:
     def exists(self, key: str) -> bool:
         return (self._active(key) / "meta.json").exists()
 
-    def prepare(self, key: str, parent_chain_id: str | None) -> list[Mount]:
+    def prepare(self, key: str, parent_chain_id: str | None, init: bool = False) -> list[Mount]:
+        """A writable snapshot over ``parent_chain_id``.
+
+        ``init`` (containers) puts Docker's init layer between the image and the upper folder:
+        the mount points the runtime needs (/proc, /sys, /dev, /etc/hosts...) already exist
+        there, so they never land in the upper folder, ``diff`` or a commit, and an image whose
+        /etc/hosts is a symlink or a FIFO has it hidden under a plain file."""
         folder = self._active(key)
         if folder.exists():
             raise Conflict(f"snapshot {key!r} already exists", key=key)
@@ -248,7 +254,10 @@ class Snapshotter:
                 (tmp / d).mkdir()
             os.chmod(tmp / "upper", 0o755)
             os.chmod(tmp / "merged", 0o755)
-            write_json(tmp / "meta.json", {"key": key, "parent": parent_chain_id, "created": time.time()})
+            if init:
+                _make_init_layer(tmp / "init")
+            write_json(tmp / "meta.json", {"key": key, "parent": parent_chain_id, "created": time.time(),
+                                           "init": init})
             try:
                 os.rename(tmp, folder)
             except OSError as exc:
@@ -268,11 +277,19 @@ class Snapshotter:
             out.append((ensure_dir(self.base / "empty", 0o755), None))
         return out
 
+    def _key_lowers(self, key: str, meta: dict[str, Any] | None = None) -> list[tuple[Path, str | None]]:
+        """A snapshot's lower folders, top first: its init layer, then the image's layers."""
+        meta = meta if meta is not None else self._active_meta(key)
+        if not meta.get("init"):
+            return self._lowers(meta.get("parent"))
+        image = self._lowers(meta.get("parent")) if meta.get("parent") else []
+        return [(self._active(key) / "init", None), *image]
+
     def _options(self, key: str, relative: bool = False) -> list[str]:
         meta = self._active_meta(key)
         folder = self._active(key)
         lowers = []
-        for fs, link in self._lowers(meta.get("parent")):
+        for fs, link in self._key_lowers(key, meta):
             if link:
                 lowers.append(f"l/{link}" if relative else str(self.base / "l" / link))
             else:
@@ -367,7 +384,7 @@ class Snapshotter:
 
     def changes(self, key: str) -> list[tuple[str, str]]:
         """``docker diff`` of a snapshot: (A|C|D, /path), sorted by path."""
-        lowers = [fs for fs, _ in self._lowers(self.parent(key))]
+        lowers = [fs for fs, _ in self._key_lowers(key)]
         return _changes(self.upper_dir(key), lowers)
 
     def commit(self, key: str, remove: bool = False, compress: str | None = None) -> tuple[str, str, str]:
@@ -407,7 +424,7 @@ class Snapshotter:
     def graph_driver(self, key: str) -> dict[str, Any]:
         """Docker's GraphDriver of a container: overlay2 with its four folders."""
         folder = self._active(key)
-        lowers = [str(fs) for fs, _ in self._lowers(self.parent(key))]
+        lowers = [str(fs) for fs, _ in self._key_lowers(key)]
         return {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(lowers), "MergedDir": str(folder / "merged"),
             "UpperDir": str(folder / "upper"), "WorkDir": str(folder / "work")}}
@@ -422,3 +439,17 @@ class Snapshotter:
         if len(chain) > 1:
             data["LowerDir"] = ":".join(str(self._layer_root(c) / "fs") for c in chain[1:])
         return {"Name": "overlay2", "Data": dict(sorted(data.items()))}
+
+
+# What the runtime mounts over (runtime/mounts.py), as Docker's init layer has it.
+INIT_DIRS = ("dev", "proc", "sys", "etc")
+INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+
+
+def _make_init_layer(folder: Path) -> None:
+    folder.mkdir(0o755)
+    for d in INIT_DIRS:
+        (folder / d).mkdir(0o755)
+    for f in INIT_FILES:
+        fd = os.open(folder / f, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        os.close(fd)
