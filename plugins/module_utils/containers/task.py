@@ -49,8 +49,12 @@ def run_container_task(engine: Engine, p: dict[str, Any], apply: bool = True) ->
                                   value=p["name"]) from None
         else:
             spec = spec_from_params(p)
-            _check_caps(spec)
-    change = ensure(engine.containers, p["name"], spec, opts.state, apply=apply, options=opts)
+            if not apply:
+                _check_caps(spec)  # a create checks them; check mode has no create to do it
+    try:
+        change = ensure(engine.containers, p["name"], spec, opts.state, apply=apply, options=opts)
+    except InvalidSpec as exc:
+        raise _named(exc) from None
     extra: dict[str, Any] = {}
     container = _inspect(engine, p["name"]) if (apply or not change.changed) else None
     if apply and not opts.detach and "start" in change.actions and opts.state in ("started", "restarted"):
@@ -69,13 +73,19 @@ def run_container_task(engine: Engine, p: dict[str, Any], apply: bool = True) ->
 
 
 def _check_caps(spec: Any) -> None:
-    # create checks them too; checking here makes check mode report an unknown capability
     from ..runtime import caps
     try:
         caps.resolve(list(spec.cap_add), list(spec.cap_drop), spec.privileged)
     except InvalidSpec as exc:
-        field = "cap_drop" if exc.details.get("field") == "cap_drop" else "capabilities"
-        raise InvalidSpec(f"{field}: {exc.msg}", field=field, value=exc.details.get("value")) from None
+        raise _named(exc) from None
+
+
+def _named(exc: InvalidSpec) -> InvalidSpec:
+    """The engine's errors name the CLI's fields: say which module option to fix."""
+    option = {"cap_add": "capabilities", "cap_drop": "cap_drop"}.get(str(exc.details.get("field")))
+    if option is None or exc.msg.startswith(f"{option}:"):
+        return exc
+    return InvalidSpec(f"{option}: {exc.msg}", field=option, value=exc.details.get("value"))
 
 
 def _inspect(engine: Engine, name: str) -> dict[str, Any] | None:
