@@ -495,7 +495,14 @@ class Runtime:
         if st.status != "running" or not process_alive(st.pid, st.pid_start):
             raise Conflict(f"container {cid[:12]} is not running", container=cid)
         return _exec.run(self._spec(cid), cid, st.pid, process, tty=tty, interactive=interactive,
-                         detach=detach, stdin=_fd(stdin), stdout=_fd(stdout), stderr=_fd(stderr))
+                         detach=detach, stdin=_fd(stdin), stdout=_fd(stdout), stderr=_fd(stderr),
+                         record_dir=self.bundle_dir(cid))
+
+    def exec_ids(self, cid: str) -> list[str]:
+        """The container's running exec sessions (inspect's ExecIDs)."""
+        from . import exec as _exec
+
+        return _exec.exec_ids(self.bundle_dir(check_hex_id(cid, "container id")))
 
 
 class ServerModule:
