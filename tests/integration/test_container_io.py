@@ -134,3 +134,28 @@ def test_attach_sees_output(cengine):
     cid = out(run_cli(cengine, "run", "-d", "busybox", "sh", "-c", "sleep 0.5; echo late; exit 2")).strip()
     cp = run_cli(cengine, "attach", cid)
     assert cp.returncode == 2 and b"late" in cp.stdout
+
+
+def test_running_exec_sessions_show_in_exec_ids(box):
+    import subprocess
+    import time
+
+    assert box.containers.inspect("box")["ExecIDs"] is None
+    env = dict(os.environ, BERTH_ROOT=str(box.paths.root), BERTH_RUN=str(box.paths.run))
+    proc = subprocess.Popen([fx.berth_command(), "exec", "-i", "box", "cat"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 30  # hang guards, not speed assertions
+        while not box.containers.inspect("box")["ExecIDs"]:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        ids = box.containers.inspect("box")["ExecIDs"]
+        assert len(ids) == 1 and len(ids[0]) == 64
+        proc.stdin.write(b"bye\n")
+        proc.stdin.close()
+        assert proc.stdout.read() == b"bye\n" and proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert box.containers.inspect("box")["ExecIDs"] is None

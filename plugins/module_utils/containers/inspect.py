@@ -216,7 +216,7 @@ def inspect_container(service: ContainerService, rec: ContainerRecord, state: di
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": list(rec.exec_ids) or None,
+        "ExecIDs": service.engine.runtime.exec_ids(rec.id) or None,
         "HostConfig": host_config(rec.spec, rec),
         "GraphDriver": graph,
         "Mounts": mounts(rec),

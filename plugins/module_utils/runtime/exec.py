@@ -10,6 +10,7 @@ back through a close-on-exec pipe, as for the container's own start.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -25,9 +26,62 @@ _NS_FLAGS = {"cgroup": sc.CLONE_NEWCGROUP, "ipc": sc.CLONE_NEWIPC, "uts": sc.CLO
              "net": sc.CLONE_NEWNET, "pid": sc.CLONE_NEWPID, "mnt": sc.CLONE_NEWNS}
 
 
+EXECS_DIR = "execs"
+
+
+def exec_ids(run_dir: str | os.PathLike[str]) -> list[str]:
+    """Ids of the exec sessions running in a container (inspect's ExecIDs), oldest first;
+    records of sessions whose helper is gone (killed with its caller) are dropped."""
+    from .state import process_alive
+
+    base = os.path.join(run_dir, EXECS_DIR)
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            with open(path) as f:
+                pid, start = (int(x) for x in f.read().split())
+            mtime = os.stat(path).st_mtime_ns
+        except (OSError, ValueError):
+            continue
+        if process_alive(pid, start):
+            found.append((mtime, name))
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return [name for _, name in sorted(found)]
+
+
+def _record(run_dir: str | os.PathLike[str] | None, pid: int) -> str | None:
+    """Note a running exec session (helper pid and start time) under its container's run dir."""
+    if run_dir is None:
+        return None
+    import secrets
+
+    from .state import proc_start_time
+
+    exec_id = secrets.token_hex(32)
+    base = os.path.join(run_dir, EXECS_DIR)
+    with contextlib.suppress(OSError):
+        os.makedirs(base, 0o700, exist_ok=True)
+        path = os.path.join(base, exec_id)
+        with open(path + ".tmp", "w") as f:
+            f.write(f"{pid} {proc_start_time(pid) or 0}\n")
+        os.replace(path + ".tmp", path)
+        return path
+    return None
+
+
 def run(spec: dict[str, Any], cid: str, init_pid: int, process: dict[str, Any], tty: bool = False,
         interactive: bool = False, detach: bool = False, stdin: int | None = None,
-        stdout: int | None = None, stderr: int | None = None) -> int:
+        stdout: int | None = None, stderr: int | None = None,
+        record_dir: str | os.PathLike[str] | None = None) -> int:
+    """Run ``process`` in the container; with ``record_dir`` (the container's run dir) the
+    session shows in ExecIDs while it runs."""
     process = process_for_exec(spec, process)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     psock, csock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if tty else (None, None)
@@ -52,6 +106,18 @@ def run(spec: dict[str, Any], cid: str, init_pid: int, process: dict[str, Any], 
     for fd in ns_fds.values():
         os.close(fd)
     os.close(report_w)
+    record = None if detach else _record(record_dir, pid)
+    try:
+        return _finish(pid, psock, csock, report_r, process, detach, interactive, stdin, stdout)
+    finally:
+        if record is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(record)
+
+
+def _finish(pid: int, psock: socket.socket | None, csock: socket.socket | None, report_r: int,
+            process: dict[str, Any], detach: bool, interactive: bool, stdin: int | None,
+            stdout: int | None) -> int:
     master = None
     try:
         if psock is not None and csock is not None:
