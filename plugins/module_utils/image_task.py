@@ -14,13 +14,8 @@ from .errors import InvalidSpec, NotFound
 from .store.ensure import _looks_like_id, ensure_image, ensure_tagged, full_name
 from .types import Change
 
-# Builds run RUN steps in containers, whose monitors run from a copy of what Ansible shipped:
-# the block below names the modules the runtime imports by name or lazily (containers/task.py).
 if TYPE_CHECKING:  # pragma: no cover
-    from .containers import exitcleanup  # noqa: F401
     from .engine import Engine
-    from .network import bridge, dns  # noqa: F401
-    from .runtime import monitor, server  # noqa: F401
 
 
 def _inspect(engine: Engine, ref: str) -> dict[str, Any] | None:

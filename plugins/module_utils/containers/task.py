@@ -16,13 +16,6 @@ from .params import given_options, ignored_fields, spec_from_params
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import Engine
 
-    # Ansible ships a module only the module_utils it can see imported, and the monitor server
-    # runs from a copy of what was shipped (runtime/install.py): name here what the runtime
-    # imports by name or lazily, so a container started from a task has a whole engine.
-    from ..network import bridge, dns  # noqa: F401
-    from ..runtime import monitor, server  # noqa: F401
-    from . import exitcleanup  # noqa: F401
-
 OUTPUT_LIMIT = 1 << 20  # a non-detached container's output kept in the result
 
 
