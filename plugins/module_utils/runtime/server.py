@@ -49,7 +49,8 @@ def _preload() -> None:
     import json  # noqa: F401
     import termios  # noqa: F401
 
-    from . import caps, console  # noqa: F401
+    from . import caps, console, health  # noqa: F401
+    from . import exec as _exec  # noqa: F401 - health probes enter containers as exec does
     with contextlib.suppress(ImportError):
         from . import seccomp  # noqa: F401
     with contextlib.suppress(ImportError):
