@@ -233,6 +233,20 @@ def nft_table_exists(table: str, family: int = 2) -> bool:
                    for t in nft.get_tables())
 
 
+def prepare_bridge(name: str, gateway: str, prefixlen: int, mtu: int | None = None, create: bool = True,
+                   nft_table: str | None = None) -> dict[str, Any]:
+    """``ensure_bridge`` and, when ``nft_table`` is given, whether nftables has that table: what
+    a connect asks before plugging, in one call. {"created": True|False|None, "table": bool|None}."""
+    created = ensure_bridge(name, gateway, prefixlen, mtu, create)
+    table = None
+    if nft_table is not None and created is not None:
+        try:
+            table = nft_table_exists(nft_table)
+        except Exception:  # noqa: BLE001 - no netlink nftables: the caller asks nft
+            table = None
+    return {"created": created, "table": table}
+
+
 def discard_link(name: str) -> None:
     """Delete a link nobody waits for (a container's veth at its removal: the kernel takes
     ~25 ms to delete a veth, and a dying namespace would take its end along anyway)."""
@@ -271,6 +285,6 @@ def set_default_route(netns_path: str, ifname: str, gateway: str) -> None:
 # Called by name through the monitor server (plain data in and out); see the module doc.
 SERVER_CALLS = {fn.__name__: fn for fn in (
     link_exists, ensure_bridge, delete_link, host_addresses, netns_links, has_default_route,
-    new_host_ifname, plug, set_default_route, discard_link, nft_table_exists)}
+    new_host_ifname, plug, set_default_route, discard_link, nft_table_exists, prepare_bridge)}
 # Calls the server answers before it runs them: the caller does not wait for the work.
 SERVER_REPLY_FIRST = ("discard_link",)

@@ -135,25 +135,19 @@ class NetworkService:
 
     def _setup_bridge(self, rec: NetworkRecord) -> NetworkRecord:
         br = self._br()
+        fw = self.firewall
         default = rec.name == DEFAULT_NETWORK and rec.builtin
-        created = br.ensure_bridge(rec.bridge, rec.gateway, IPv4Network(rec.subnet).prefixlen, rec.mtu,
-                                   create=not default)
+        # One server call: the bridge checked (or made) and the firewall table looked up.
+        got = br.prepare_bridge(rec.bridge, rec.gateway, IPv4Network(rec.subnet).prefixlen, rec.mtu,
+                                create=not default, nft_table=fw.table if fw.backend == "nft" else None)
+        created, table = got["created"], got["table"]
         if created is None:  # the default bridge is missing: is its subnet still free?
             rec = self._revalidate_default(rec)
             created = br.ensure_bridge(rec.bridge, rec.gateway, IPv4Network(rec.subnet).prefixlen, rec.mtu)
         br.enable_ip_forward()
-        if created or not self._firewall_exists():
+        if created or not (table if table is not None else fw.exists()):
             self._apply_firewall()
         return rec
-
-    def _firewall_exists(self) -> bool:
-        fw = self.firewall
-        if fw.backend == "nft":
-            try:
-                return bool(self._br().nft_table_exists(fw.table))
-            except Exception:  # noqa: BLE001 - netlink nftables unavailable: ask nft itself
-                pass
-        return fw.exists()
 
     def _revalidate_default(self, rec: NetworkRecord) -> NetworkRecord:
         """Before making the default bridge, make sure its subnet is still free on this host."""
