@@ -60,11 +60,8 @@ def _preload() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(f"{base}.{name}")
     for name in CALL_MODULES:
-        with contextlib.suppress(Exception):  # a missing library fails the call, not the server
-            mod = importlib.import_module(f"{base}.{name}")
-            warm = getattr(mod, "server_warm_up", None)
-            if warm is not None:
-                warm()
+        with contextlib.suppress(Exception):
+            importlib.import_module(f"{base}.{name}")  # their heavy libraries: at the first call
     _warm_up()
 
 
@@ -90,6 +87,7 @@ class Server:
         self.last_busy = time.monotonic()
         self.store = state.StateStore(paths)
         self.kept: dict[str, dict[str, Any]] = {}
+        self.warmed: dict[str, bool] = {}   # CALL_MODULES whose server_warm_up ran
 
     def bind(self) -> None:
         path = socket_path(self.paths)
@@ -189,6 +187,18 @@ class Server:
             self._reply(conn, {"error": f"unknown request {op!r}"})
 
     def _call(self, conn: socket.socket, req: dict[str, Any]) -> None:
+        if req.get("module") in CALL_MODULES and not self.warmed.get(req["module"]):
+            # The module's heavy library (pyroute2, ~110 ms) is imported at its first call, not
+            # at the server's start: a server that only launches `--network none` containers
+            # never pays for it. Then, as for the preloaded modules, its objects are frozen out
+            # of the collector's reach so that monitors forked later share their pages.
+            self.warmed[req["module"]] = True
+            with contextlib.suppress(Exception):  # a missing library fails the call itself
+                warm = getattr(_call_module(str(req["module"])), "server_warm_up", None)
+                if warm is not None:
+                    warm()
+            gc.collect()
+            gc.freeze()
         if req.get("module") in CALL_MODULES and req.get("fn") in _reply_first(str(req["module"])):
             self._reply(conn, {"result": None})
             reply = _run_call(req)
