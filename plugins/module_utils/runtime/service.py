@@ -13,7 +13,7 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -230,7 +230,8 @@ class Runtime:
 
     # --- attach -----------------------------------------------------------------------------
     def attach(self, cid: str, stdin: Stream = None, stdout: Stream = None, stderr: Stream = None,
-               detach_keys: str | None = "ctrl-p,ctrl-q", start: bool = False) -> int | None:
+               detach_keys: str | None = "ctrl-p,ctrl-q", start: bool = False,
+               launched: Callable[[], None] | None = None) -> int | None:
         """Stream a container's stdio until it exits (its code) or the user detaches (None).
 
         ``start=True`` starts the container with this attach already in place, so nothing it
@@ -255,6 +256,8 @@ class Runtime:
                 if st.active:
                     raise Conflict(f"container {cid[:12]} is already running", container=cid)
                 _reply, sock = self._spawn(cid, hello)
+            if launched is not None:
+                launched()  # e.g. the container service releases the lock it held for the launch
         else:
             st = self._current(cid)
             if st.status not in ("running", "paused", "restarting"):
