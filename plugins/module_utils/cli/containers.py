@@ -12,7 +12,7 @@ import contextlib
 import time
 from typing import Any
 
-from ..errors import BerthError, Conflict, InvalidSpec, NotFound
+from ..errors import BerthError, InvalidSpec, NotFound
 from .base import Command, Context
 
 
@@ -244,12 +244,8 @@ def _start_attached(ctx: Context, rec: Any, interactive: bool, detach_keys: str)
     ctx.flush()
     stdin = _binary(ctx.stdin) if interactive else None
     try:
-        if svc.prepare_start(rec.id) is None:
-            raise Conflict(f"container {rec.id[:12]} is already running", id=rec.id)
-        code = ctx.engine.runtime.attach(rec.id, stdin, _binary(ctx.stdout), _binary(ctx.stderr),
-                                         detach_keys=detach_keys, start=True)
+        code = svc.start_attached(rec.id, stdin, _binary(ctx.stdout), _binary(ctx.stderr), detach_keys)
     except BaseException:
-        svc.exit_cleanup(rec.id, removing=False)
         if rec.spec.auto_remove:
             with contextlib.suppress(BerthError):
                 svc.remove(rec.id, force=True, volumes=True)

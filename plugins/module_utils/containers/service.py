@@ -145,6 +145,26 @@ class ContainerService:
                 raise
         return rec
 
+    def start_attached(self, ref: str, stdin: Any = None, stdout: Any = None, stderr: Any = None,
+                       detach_keys: str | None = "ctrl-p,ctrl-q") -> int | None:
+        """`run` without -d, `start -a`: launch with the attach in place (nothing printed is
+        missed); the container's exit code, or None when the user detached.
+
+        As ``start``, the lock is held until the launch is done. Conflict when it is running."""
+        cid = self.resolve(ref)
+        with contextlib.ExitStack() as held:
+            held.enter_context(self.store.locked(cid))
+            if self._prepare_start_locked(cid) is None:
+                raise Conflict(f"container {cid[:12]} is already running", id=cid)
+            try:
+                return self.engine.runtime.attach(cid, stdin, stdout, stderr, detach_keys=detach_keys,
+                                                  start=True, launched=held.close)
+            except BaseException:
+                held.close()
+                self.exit_cleanup(cid, removing=False)
+                raise
+        return None  # pragma: no cover - the with block returns or raises
+
     def prepare_start(self, ref: str) -> ContainerRecord | None:
         """Everything before the launch (rootfs, network, spec files); None when already running.
 
