@@ -80,6 +80,7 @@ class Monitor(ClientsMixin):
         self.listener: socket.socket | None = None
         self._winsize: tuple[int, int] | None = None
         self.adopted = False
+        self.told_attached = False  # an attached client heard of the final exit
         self.health: health.HealthChecker | None = None
         self._services_started: set[str] = set()
         self._self_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -581,6 +582,7 @@ class Monitor(ClientsMixin):
             if c.kind == "attach":
                 self._send(c, proto.control({"exit": code}))
                 self._drop_after_flush(c)
+                self.told_attached = True
         if self.done:
             self._sync_state()  # durable now; the clients did not wait for the disk (~8 ms)
 
@@ -627,6 +629,12 @@ class Monitor(ClientsMixin):
                 self._drop_after_flush(c)
             else:
                 self._drop(c)
+        if self.told_attached:
+            # An attached `run --rm` removes the container itself as soon as it hears of the
+            # exit: give it a moment rather than start an interpreter that finds nothing to do.
+            deadline = time.monotonic() + 0.1
+            while self.store.dir(self.cid).is_dir() and time.monotonic() < deadline:
+                time.sleep(0.005)
         if not self.store.dir(self.cid).is_dir():
             return  # removed meanwhile (run --rm): nothing left to clean up
         argv = self.opts.get("on_exit")
