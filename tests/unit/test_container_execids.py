@@ -31,3 +31,15 @@ def test_write_in_place_keeps_the_inode(tmp_path):
     ino = f.stat().st_ino
     etcfiles.write_in_place(f, "short\n")
     assert f.read_text() == "short\n" and f.stat().st_ino == ino
+
+
+def test_dns_service_args_carry_the_dns_flags_as_upstreams():
+    from ansible_collections.berth.engine.plugins.module_utils.containers.networking import NetworkAttacher
+    from ansible_collections.berth.engine.plugins.module_utils.containers.records import ContainerRecord
+    from ansible_collections.berth.engine.plugins.module_utils.containers.spec import ContainerSpec
+
+    def rec(**kw):
+        return ContainerRecord(id="a" * 64, name="x", created="", spec=ContainerSpec(image="busybox", **kw),
+                               image_id="sha256:" + "b" * 64, image_name="busybox")
+    assert NetworkAttacher.dns_args(rec(), "/run/netns/x") == {"netns": "/run/netns/x", "listen": "127.0.0.11"}
+    assert NetworkAttacher.dns_args(rec(dns=("9.9.9.9", "1.1.1.1")), "/n")["upstreams"] == ["9.9.9.9", "1.1.1.1"]
