@@ -193,7 +193,7 @@ class NetworkAttacher:
         through bind mounts of these very files, so a rename would leave it the old ones."""
         from . import etcfiles
 
-        ips = tuple(e.get("IPAddress") for e in rec.networks.values() if e.get("IPAddress"))
+        ips = tuple(str(e["IPAddress"]) for e in rec.networks.values() if e.get("IPAddress"))
         aliases = tuple(a for n in rec.spec.networks for a in n.aliases)
         svc = self.service
         hosts = etcfiles.hosts_file(rec.hostname, ips, rec.spec.extra_hosts, aliases)
