@@ -102,3 +102,13 @@ def test_flat_spec_compares_each_limit():
     flat = flat_spec(replace(BASE, resources=Resources(cpus=1.5)))
     assert flat["resources.cpus"] == 1.5 and "resources" not in flat
     assert diff_specs(BASE, replace(BASE, resources=Resources(cpus=1.5)), ignore=("resources.cpus",)) == []
+
+
+def test_an_alias_change_on_the_only_network_recreates():
+    a1 = replace(BASE, network_mode="a", networks=(NetworkAttachment("a", ("x",)),))
+    a2 = replace(BASE, network_mode="a", networks=(NetworkAttachment("a", ("y",)),))
+    assert plan_container(rec(a1), "running", a2, "started", networks_in_place=True).actions[:2] == \
+        ("remove", "create")
+    ab = replace(BASE, network_mode="a", networks=(NetworkAttachment("a", ("x",)), NetworkAttachment("b")))
+    b2 = replace(BASE, network_mode="b", networks=(NetworkAttachment("b", ("z",)),))
+    assert plan_container(rec(ab), "running", b2, "started", networks_in_place=True).actions == ("network",)

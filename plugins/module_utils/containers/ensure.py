@@ -73,7 +73,10 @@ def in_place(diff: str, current: ContainerSpec, desired: ContainerSpec, networks
         return getattr(desired.resources, key) not in (None, 0, False) or \
             getattr(current.resources, key) in (None, 0, False)
     if diff in NETWORK_FIELDS:
-        return networks_in_place and _bridged(current.network_mode) and _bridged(desired.network_mode)
+        # re-joining the only network would leave none for a moment (mode none refuses joins)
+        only = network_names(current) == network_names(desired) and len(network_names(desired)) == 1
+        return networks_in_place and _bridged(current.network_mode) and _bridged(desired.network_mode) \
+            and not only
     return False
 
 
@@ -257,17 +260,28 @@ def _can_connect(service: ContainerService) -> bool:
 def _reconnect(service: ContainerService, cid: str, desired: ContainerSpec) -> None:
     """Join and leave networks in place, then record the desired network settings."""
     rec = service.get(cid)
-    have = {n: a for n, a in _attachments(rec.spec).items()}
+    have = _attachments(rec.spec)
     want = _attachments(desired)
-    for name, att in have.items():
-        if name not in want or want[name] != att:
-            service.network_disconnect(cid, name, force=True)  # type: ignore[attr-defined]
+    # join first, then re-join what changed, then leave: a container left with no network
+    # falls to mode none, which refuses every join
     for name, att in want.items():
-        if name not in have or have[name] != att:
+        if name not in have:
             service.network_connect(cid, name, aliases=att[0], ip=att[1])  # type: ignore[attr-defined]
+    for name, att in want.items():
+        if name in have and have[name] != att:
+            service.network_disconnect(cid, name, force=True)  # type: ignore[attr-defined]
+            service.network_connect(cid, name, aliases=att[0], ip=att[1])  # type: ignore[attr-defined]
+    for name in have:
+        if name not in want:
+            service.network_disconnect(cid, name, force=True)  # type: ignore[attr-defined]
+    _write_networks(service, cid, desired)
+
+
+def _write_networks(service: ContainerService, cid: str, desired: ContainerSpec) -> None:
+    """Record the desired network mode and attachments in the stored spec."""
     with service.store.locked(cid):
         rec = service.store.read(cid)
-        spec = replace(rec.spec, networks=desired.networks, network_mode=desired.network_mode)
+        spec = replace(rec.spec, network_mode=desired.network_mode, networks=desired.networks)
         service.store.write(rec.replace(spec=spec), durable=not spec.auto_remove)
 
 
