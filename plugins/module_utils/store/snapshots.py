@@ -235,7 +235,8 @@ class Snapshotter:
     def exists(self, key: str) -> bool:
         return (self._active(key) / "meta.json").exists()
 
-    def prepare(self, key: str, parent_chain_id: str | None, init: bool = False) -> list[Mount]:
+    def prepare(self, key: str, parent_chain_id: str | None, init: bool = False,
+                durable: bool = True) -> list[Mount]:
         """A writable snapshot over ``parent_chain_id``.
 
         ``init`` (containers) puts Docker's init layer between the image and the upper folder:
@@ -256,8 +257,9 @@ class Snapshotter:
             os.chmod(tmp / "merged", 0o755)
             if init:
                 _make_init_layer(tmp / "init")
+            # durable=False: a --rm container's snapshot, which no crash recovery will look for.
             write_json(tmp / "meta.json", {"key": key, "parent": parent_chain_id, "created": time.time(),
-                                           "init": init})
+                                           "init": init}, durable=durable)
             try:
                 os.rename(tmp, folder)
             except OSError as exc:
