@@ -79,7 +79,7 @@ class ContainerService:
             cdir = fsutil.ensure_dir(self.store.dir(cid), 0o710)
             undo.append(lambda: fsutil.remove_tree(cdir))
             chain = self.engine.images.rootfs_chain(image)
-            self.engine.snapshots.prepare(cid, chain, init=True)
+            self.engine.snapshots.prepare(cid, chain, init=True, durable=durable)
             undo.append(lambda: self.engine.snapshots.remove(cid))
             mounts, anonymous = MountPlanner(self.engine).plan(cid, spec, image_cfg, undo)
             hostname = self._hostname(spec, cid)
