@@ -99,3 +99,18 @@ def test_stopped_container_reports_unhealthy_and_restart_starts_over(hcimage):
     assert run_cli(hcimage, "start", "cyc").returncode == 0
     assert _health(hcimage, "cyc")["Status"] in ("starting", "healthy")
     assert hcimage.containers.wait_healthy("cyc", timeout=30)["Status"] == "healthy"
+
+
+def test_paused_container_with_a_check_unpauses_and_removes(cengine):
+    run_cli(cengine, "run", "-d", "--name", "frz", "--health-cmd", "true", "--health-interval", "100ms",
+            "busybox", "sleep", "300")
+    cengine.containers.wait_healthy("frz", timeout=30)
+    assert run_cli(cengine, "pause", "frz").returncode == 0
+    assert run_cli(cengine, "unpause", "frz").returncode == 0
+    seen = len(_health(cengine, "frz")["Log"])
+    first = _health(cengine, "frz")["Log"][-1]["Start"]
+    _until(lambda: _health(cengine, "frz")["Log"][-1]["Start"] != first)  # probes resumed
+    assert seen >= 1
+    assert run_cli(cengine, "pause", "frz").returncode == 0
+    cp = run_cli(cengine, "rm", "-f", "frz", timeout=60)                     # no hang on a frozen probe
+    assert cp.returncode == 0, cp.stderr

@@ -152,6 +152,9 @@ class HealthChecker:
         _reap_strays(self.mon.pid)
         if self.mon.pidfd < 0 or self.probe_pid:
             return
+        if self.mon.store.read(self.mon.cid).status == "paused":
+            self._schedule()  # a probe would freeze with the container: no check while paused
+            return
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         self.started_at = now_rfc3339()
         self.output.clear()
@@ -227,12 +230,17 @@ class HealthChecker:
         self._schedule()
 
     def _kill_probe(self) -> None:
+        """At the container's exit (its pid namespace, so the probe's command, is gone)."""
         if not self.probe_pid:
             return
         with contextlib.suppress(OSError):
-            os.kill(self.probe_pid, signal.SIGTERM)
+            os.kill(self.probe_pid, signal.SIGKILL)
+        # Bounded: a probe caught in a frozen cgroup dies only once thawed; the monitor must
+        # not hang on it (the server, subreaper of the subtree, reaps it later).
+        deadline = time.monotonic() + 1.0
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.probe_pid, 0)
+            while os.waitpid(self.probe_pid, os.WNOHANG)[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
         self._release()
 
     def _release(self) -> None:
