@@ -160,7 +160,7 @@ def _reap(pid: int) -> None:
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         try:
             b = os.read(fd, 65536)
@@ -441,7 +441,7 @@ def _check_executable(path: str, name: str) -> None:
     except FileNotFoundError as exc:
         raise _Report("not_found", f'exec: "{name}": stat {path}: no such file or directory') from exc
     except OSError as exc:
-        raise _Report("not_invokable", f'exec: "{name}": {exc.strerror.lower()}') from exc
+        raise _Report("not_invokable", f'exec: "{name}": {(exc.strerror or "").lower()}') from exc
     if stat.S_ISDIR(st.st_mode):
         raise _Report("not_invokable", f'exec: "{name}": is a directory')
 
