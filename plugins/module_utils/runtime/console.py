@@ -145,11 +145,11 @@ def pump(sock: socket.socket, stdin: int | None, stdout: int | None, stderr: int
                         data = os.read(stdin, 65536) if stdin is not None else b""
                         if not data:
                             sel.unregister(stdin)
-                            sock.sendall(proto.frame(proto.STDIN_EOF, b""))
+                            _send_input(sock, proto.frame(proto.STDIN_EOF, b""))
                             continue
                         data, detach = detacher.feed(data)
-                        if data:
-                            sock.sendall(proto.frame(proto.STDIN, data))
+                        if data and not _send_input(sock, proto.frame(proto.STDIN, data)):
+                            sel.unregister(stdin)  # the monitor stopped reading: output and exit follow
                         if detach:
                             return None
                     else:
@@ -174,6 +174,16 @@ def pump(sock: socket.socket, stdin: int | None, stdout: int | None, stderr: int
         sel.close()
         if fed >= 0:
             os.close(fed)
+
+
+def _send_input(sock: socket.socket, data: bytes) -> bool:
+    """Send stdin to the monitor; False once it has closed its side (the container exited and
+    the monitor is leaving): what it sent before, output and exit code, is still to be read."""
+    try:
+        sock.sendall(data)
+        return True
+    except BrokenPipeError:
+        return False
 
 
 def pollable(fd: int) -> int:
