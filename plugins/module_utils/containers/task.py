@@ -144,7 +144,9 @@ def run_containers_task(engine: Engine, items: list[Any], defaults: dict[str, An
         try:
             change, extra = run_container_task(engine, p, apply=apply)
         except BerthError as exc:
+            # the items before this one were converged: say which changed, not only what failed
             exc.msg = f"{p['name']}: {exc.msg}"
+            exc.details["changed_before_failure"] = [r["name"] for r in results if r["changed"]]
             raise
         changed |= change.changed
         if change.changed:
