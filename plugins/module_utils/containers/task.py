@@ -6,6 +6,7 @@ module's own argument spec, converged in order, and reported one result per cont
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BerthError, InvalidSpec, NotFound, RuntimeFailure
@@ -40,6 +41,8 @@ def run_container_task(engine: Engine, p: dict[str, Any], apply: bool = True) ->
             except NotFound:
                 raise InvalidSpec(f"image: is required to create container {p['name']!r}", field="image",
                                   value=p["name"]) from None
+            # the task named no image: a newer image behind the stored name is not its business
+            opts = replace(opts, ignore=(*opts.ignore, "image"), pull="never")
         else:
             spec = spec_from_params(p)
             if not apply:
