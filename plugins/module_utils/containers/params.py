@@ -43,10 +43,10 @@ COMPARED: dict[str, tuple[str, ...]] = {
 COMPARISON_MODES = ("strict", "ignore")
 
 
-def _opt(name: str, fn: Callable[[], T]) -> T:
-    """Run a parser; its InvalidSpec is re-raised naming the module option."""
+def _opt(name: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, a parser; its InvalidSpec is re-raised naming the module option."""
     try:
-        return fn()
+        return fn(*args)
     except InvalidSpec as exc:
         field = exc.details.get("field")
         opt = field if field in COMPARED else name  # the spec's own checks may name a finer option
@@ -149,7 +149,7 @@ def _ports(p: dict[str, Any]) -> tuple[tuple[Any, ...], bool]:
         if str(v) == "all":  # community.docker's spelling of -P
             publish_all = True
             continue
-        ports += _opt("published_ports", lambda v=v: o.parse_publish(_text(v)))
+        ports += _opt("published_ports", o.parse_publish, _text(v))
     return tuple(ports), publish_all
 
 
@@ -171,8 +171,8 @@ def spec_from_params(p: dict[str, Any]) -> ContainerSpec:
         cpus=_opt("cpus", lambda: o.parse_cpus(p["cpus"])) if p.get("cpus") else None,
         cpu_shares=p.get("cpu_shares") or None, cpuset_cpus=p.get("cpuset_cpus") or None,
         pids_limit=p.get("pids_limit"), oom_kill_disable=bool(p.get("oom_kill_disable"))))
-    mounts = [_opt("volumes", lambda v=v: o.parse_volume(v)) for v in p.get("volumes") or ()]
-    mounts += [_opt("mounts", lambda m=m: _mount(m)) for m in p.get("mounts") or ()]
+    mounts = [_opt("volumes", o.parse_volume, v) for v in p.get("volumes") or ()]
+    mounts += [_opt("mounts", _mount, m) for m in p.get("mounts") or ()]
     kw: dict[str, Any] = dict(
         image=p["image"], name=p["name"], command=_argv("command", p.get("command")),
         entrypoint=_argv("entrypoint", p.get("entrypoint")), env=_env(p), user=p.get("user"),
@@ -182,27 +182,27 @@ def spec_from_params(p: dict[str, Any]) -> ContainerSpec:
                                                                     p.get("restart_retries") or 0)),
         resources=resources, cap_add=_upper(p.get("capabilities")), cap_drop=_upper(p.get("cap_drop")),
         privileged=bool(p.get("privileged")),
-        security_opt=tuple(_opt("security_opts", lambda s=s: o.parse_security_opt(s))
+        security_opt=tuple(_opt("security_opts", o.parse_security_opt, s)
                            for s in p.get("security_opts") or ()),
         read_only=bool(p.get("read_only")),
-        tmpfs=dict(_opt("tmpfs", lambda t=t: o.parse_tmpfs(t)) for t in p.get("tmpfs") or ()),
+        tmpfs=dict(_opt("tmpfs", o.parse_tmpfs, t) for t in p.get("tmpfs") or ()),
         init=bool(p.get("init")), stop_signal=p.get("stop_signal"), stop_timeout=p.get("stop_timeout"),
         tty=bool(p.get("tty")), interactive=bool(p.get("interactive")), auto_remove=bool(p.get("auto_remove")),
         network_mode=mode or "bridge", networks=networks, ports=ports, publish_all=publish_all,
         mounts=tuple(mounts), volumes_from=tuple(p.get("volumes_from") or ()),
         dns=tuple(p.get("dns_servers") or ()), dns_search=tuple(p.get("dns_search_domains") or ()),
         dns_options=tuple(p.get("dns_opts") or ()),
-        extra_hosts=tuple(_opt("etc_hosts", lambda h=h, ip=ip: o.parse_add_host(f"{h}:{ip}"))
+        extra_hosts=tuple(_opt("etc_hosts", o.parse_add_host, f"{h}:{ip}")
                           for h, ip in sorted((p.get("etc_hosts") or {}).items())),
         log_driver=p.get("log_driver") or "json-file",
         log_opts=_opt("log_options", lambda: o.parse_log_opts(
             f"{k}={_text(v)}" for k, v in sorted((p.get("log_options") or {}).items()))),
         healthcheck=_opt("healthcheck", lambda: _healthcheck(p.get("healthcheck"))),
-        sysctls=dict(_opt("sysctls", lambda k=k, v=v: o.parse_sysctl(f"{k}={_text(v)}"))
+        sysctls=dict(_opt("sysctls", o.parse_sysctl, f"{k}={_text(v)}")
                      for k, v in sorted((p.get("sysctls") or {}).items())),
-        ulimits=tuple(_opt("ulimits", lambda u=u: _ulimit(u)) for u in p.get("ulimits") or ()),
-        expose=tuple(e for v in p.get("exposed_ports") or () for e in _opt("exposed_ports",
-                                                                           lambda v=v: o.parse_expose(_text(v)))),
+        ulimits=tuple(_opt("ulimits", _ulimit, u) for u in p.get("ulimits") or ()),
+        expose=tuple(e for v in p.get("exposed_ports") or () for e in _opt("exposed_ports", o.parse_expose,
+                                                                           _text(v))),
     )
     return _opt_spec(kw)
 
