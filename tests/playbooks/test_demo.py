@@ -26,7 +26,9 @@ def test_demo_playbook(paths, tmp_path):
     links_before = _links()
     env = dict(os.environ, BERTH_ROOT=str(paths.root), BERTH_RUN=str(paths.run),
                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+               PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+               # its own temporary folders: other playbooks may run beside this one
+               ANSIBLE_REMOTE_TMP=str(tmp_path / "ansible-remote"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"))
     extra = {"demo_dir": str(tmp_path / "demo"), "registry_port": free_port()}
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"),
                            str(REPO / "playbooks/demo.yml"), "-e", json.dumps(extra)],
