@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import socket
 import sys
 from collections.abc import Callable
@@ -62,7 +61,7 @@ class ContainerService:
         image_cfg = image_config_of(image.config)
         args = ocispec.process_args(spec, image_cfg)        # "No command specified" before any work
         self._check_security(spec)
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         name = spec.name or random_name(lambda n: self.store.name_owner(n) is not None)
         durable = not spec.auto_remove
         # The container's lock is held for the whole create: a name link whose owner holds its

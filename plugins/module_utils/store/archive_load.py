@@ -22,7 +22,7 @@ from .. import reference
 from ..errors import BerthError, IntegrityError, InvalidSpec, LimitExceeded, NotFound
 from ..types import check_digest
 from . import oci
-from .tarstream import DecompressedStream, compression_of
+from .tarstream import DEFAULT_LIMITS, DecompressedStream, compression_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .images import ImageRecord, ImageStore
@@ -174,7 +174,7 @@ def _docker_plan(src: _Source) -> list[_Image]:
         with contextlib.suppress(BerthError, ValueError, KeyError, TypeError):
             for desc in _json(src, "index.json").get("manifests") or []:
                 if desc.get("mediaType") in oci.MANIFEST_TYPES:
-                    mb = src.read(src.blob_path(desc["digest"]), oci.DEFAULT_LIMITS.max_manifest)
+                    mb = src.read(src.blob_path(desc["digest"]), DEFAULT_LIMITS.max_manifest)
                     if oci.digest_of(mb) == desc["digest"]:
                         oci_manifests[json.loads(mb)["config"]["digest"]] = mb
     plan = []
@@ -199,7 +199,7 @@ def _oci_plan(src: _Source) -> list[_Image]:
         if depth > 4:
             raise InvalidSpec("index.json nests indexes too deeply", field="index.json")
         mt = desc.get("mediaType")
-        data = src.read(src.blob_path(desc["digest"]), oci.DEFAULT_LIMITS.max_manifest)
+        data = src.read(src.blob_path(desc["digest"]), DEFAULT_LIMITS.max_manifest)
         if oci.digest_of(data) != desc["digest"]:
             raise IntegrityError(f"blob {desc['digest']} in the archive does not match its digest",
                                  digest=desc["digest"])
@@ -269,7 +269,7 @@ def peek(source: str | os.PathLike[str], tmpdir: str | None = None) -> dict[str,
             plan = _docker_plan(src) if src.exists("manifest.json") else _oci_plan(src)
             out: dict[str, str] = {}
             for img in plan:
-                image_id = oci.digest_of(src.read(img.config_path, oci.DEFAULT_LIMITS.max_config))
+                image_id = oci.digest_of(src.read(img.config_path, DEFAULT_LIMITS.max_config))
                 for n in img.names or [""]:
                     if n:
                         r = reference.parse(n)
@@ -350,7 +350,7 @@ def _load(store: ImageStore, src: _Source, progress: Progress | None) -> list[st
 
 
 def _load_image(store: ImageStore, src: _Source, img: _Image, progress: Progress | None) -> ImageRecord:
-    config_bytes = src.read(img.config_path, oci.DEFAULT_LIMITS.max_config)
+    config_bytes = src.read(img.config_path, DEFAULT_LIMITS.max_config)
     config = oci.parse_config(config_bytes)
     image_id = oci.digest_of(config_bytes)
     if img.config_path.startswith("blobs/sha256/") and img.config_path[13:] != image_id[7:]:

@@ -8,12 +8,20 @@ import hashlib
 import json
 import os
 import time
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidSpec, LimitExceeded
 from ..types import check_digest
-from .tarstream import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tarstream import Limits
+
+
+def _default_limits() -> Limits:
+    # tarstream (and datetime below) are imported on use: `berth run` loads this module
+    # for the image's config only.
+    from .tarstream import DEFAULT_LIMITS
+    return DEFAULT_LIMITS
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -87,8 +95,9 @@ def load_json(data: bytes, what: str, limit: int) -> Any:
         raise InvalidSpec(f"{what} is not valid JSON: {exc}", field=what) from exc
 
 
-def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+def parse_manifest(data: bytes, limits: Limits | None = None) -> dict[str, Any]:
     """An image manifest (OCI or Docker schema 2), checked: config and layers with digests."""
+    limits = limits or _default_limits()
     m = load_json(data, "manifest", limits.max_manifest)
     if not isinstance(m, dict):
         raise InvalidSpec("manifest is not a JSON object", field="manifest")
@@ -117,7 +126,8 @@ def parse_manifest(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, An
     return m
 
 
-def parse_config(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+def parse_config(data: bytes, limits: Limits | None = None) -> dict[str, Any]:
+    limits = limits or _default_limits()
     c = load_json(data, "image config", limits.max_config)
     if not isinstance(c, dict):
         raise InvalidSpec("image config is not a JSON object", field="config")
@@ -156,6 +166,7 @@ def rfc3339(epoch: float | None = None) -> str:
     """Times as images carry them: UTC, 'Z', nanoseconds trimmed of trailing zeros as Go prints."""
     if epoch is None:
         epoch = time.time()
+    from datetime import UTC, datetime
     dt = datetime.fromtimestamp(int(epoch), tz=UTC)
     frac = f"{round((epoch - int(epoch)) * 1e9):09d}".rstrip("0")
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
@@ -186,6 +197,7 @@ def parse_time(value: str | None) -> float:
                     break
         if tz in ("Z", "z", ""):
             tz = "+00:00"
+        from datetime import datetime
         dt = datetime.fromisoformat(main + tz)
         return dt.timestamp() + frac
     except ValueError:
