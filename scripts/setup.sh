@@ -61,8 +61,13 @@ echo "$here/.collections" > "$site/berth-collection.pth"
 cat > .venv/bin/berth <<PYEOF
 #!$here/.venv/bin/python -sP
 import sys
-from ansible_collections.berth.engine.plugins.module_utils.cli.main import main
-sys.exit(main())
+# The warm path first (cli/fastpath.py: the monitor server runs the command); None: run here.
+from ansible_collections.berth.engine.plugins.module_utils.cli.fastpath import run
+code = run(sys.argv[1:])
+if code is None:
+    from ansible_collections.berth.engine.plugins.module_utils.cli.main import main
+    code = main()
+sys.exit(code)
 PYEOF
 chmod 755 .venv/bin/berth
 ln -sfn "$here/.venv/bin/berth" /usr/local/bin/berth

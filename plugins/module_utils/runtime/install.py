@@ -24,7 +24,7 @@ from ..paths import Paths
 
 PACKAGE = __name__.rsplit(".", 2)[0]              # ansible_collections.berth.engine.plugins.module_utils
 PACKAGE_PATH = PACKAGE.replace(".", "/")
-SKIP_PACKAGES = ("cli",)                          # what no long-lived process runs
+SKIP_PACKAGES: tuple[str, ...] = ()               # the server runs the CLI too (cli/fastpath.py)
 
 _cache: tuple[str, dict[str, bytes]] | None = None
 _copies: dict[str, tuple[str, Path]] = {}          # engine_copies folder -> (hash, base), this process
@@ -84,15 +84,9 @@ def _fingerprint() -> str | None:
     roots = list(getattr(importlib.import_module(PACKAGE), "__path__", []))
     if len(roots) != 1 or not os.path.isdir(roots[0]):
         return None
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(roots[0]):
-        top = dirpath == roots[0]
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not (top and d in SKIP_PACKAGES))
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(dirpath, name))
-                h.update(f"{dirpath}/{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:32]
+    from .fingerprint import fingerprint
+
+    return fingerprint(roots[0], SKIP_PACKAGES)
 
 
 def ensure_engine_copy(paths: Paths) -> tuple[str, Path]:

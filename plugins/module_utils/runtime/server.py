@@ -10,7 +10,8 @@ in run/containers/<id>/exit.json. It leaves after IDLE_SECONDS without any child
 
 Requests on run/monitor.sock (one CONTROL frame): {"op": "spawn", "cid", "hash", "attach"}
 hands the connection to a new monitor, which answers {"pid"} or {"error", "kind"};
-{"op": "hello"} answers {"hash", "pid"}.
+{"op": "hello"} answers {"hash", "pid"}; {"op": "cli"} runs a berth command in a child
+(clihost.py, the command's fast path).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from typing import Any
 
 from .. import fsutil
 from ..paths import Paths
-from . import cgbridge, launcher, logs, monitor, mounts, security, state  # noqa: F401 - preloaded
+from . import cgbridge, clihost, launcher, logs, monitor, mounts, security, state  # noqa: F401 - preloaded
 from . import protocol as proto
 from . import syscalls as sc
 
@@ -88,6 +89,8 @@ class Server:
         self.store = state.StateStore(paths)
         self.kept: dict[str, dict[str, Any]] = {}
         self.warmed: dict[str, bool] = {}   # CALL_MODULES whose server_warm_up ran
+        self.cli: dict[int, clihost.CliRun] = {}   # commands running in children (fast path)
+        self.wake_fds: tuple[int, ...] = ()
 
     def bind(self) -> None:
         path = socket_path(self.paths)
@@ -109,6 +112,7 @@ class Server:
 
     def serve(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_fds = (wake_r, wake_w)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.sel.register(wake_r, selectors.EVENT_READ, "sigchld")
@@ -120,10 +124,12 @@ class Server:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 4096)
                     self._reap()
+                elif isinstance(key.data, tuple):
+                    clihost.readable(self, key.data[1])
                 else:
                     self._accept()
             self._reap()
-            if self.children:
+            if self.children or self.cli:
                 self.last_busy = time.monotonic()
             elif time.monotonic() - self.last_busy > IDLE_SECONDS or not self._still_current():
                 self._leave()
@@ -168,6 +174,9 @@ class Server:
             return
         if op == "unkeep":
             self._unkeep(conn, req)
+            return
+        if op == "cli":
+            clihost.start(self, conn, req, fds)
             return
         for fd in fds:
             os.close(fd)
@@ -231,6 +240,7 @@ class Server:
                 if self.listener is not None:
                     # A monitor must not keep the server's socket listening after the server died.
                     self.listener.close()
+                clihost.close_in_child(self)
                 conn.settimeout(None)
                 for other, entry in self.kept.items():  # only the adopter's own pipes stay open
                     if other != cid:
@@ -301,7 +311,9 @@ class Server:
                 return
             if pid == 0:
                 return
-            if self.children.pop(pid, None) is None:
+            if pid in self.cli:
+                clihost.exited(self, pid, status)
+            elif self.children.pop(pid, None) is None:
                 self._orphan_exited(pid, status)
             else:
                 self._release(pid, status)
