@@ -20,9 +20,11 @@ import sys
 from typing import Any
 
 from . import protocol as proto
+from . import syscalls as sc
 
 # Set in the child's environment: tests (and a curious user) can tell a command ran warm.
 MARK_ENV = "BERTH_FASTPATH_CHILD"
+CHILD_NAME = "berth-fastpath"   # the child's comm, what ps shows
 _UCRED = struct.Struct("3i")
 
 
@@ -169,6 +171,8 @@ def _child(server: Any, conn: socket.socket, req: dict[str, Any], fds: list[int]
         with contextlib.suppress(OSError):
             os.close(fd)
     conn.close()
+    with contextlib.suppress(OSError):
+        sc.set_name(CHILD_NAME)
 
     os.fchdir(fds[3])
     for target, fd in enumerate(fds[:3]):
