@@ -38,6 +38,7 @@ MANAGEMENT = {
     "system": {"df": "system df", "info": "info"},
 }
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
+NAMESPACES = ("mnt", "net", "pid", "user", "uts", "ipc", "cgroup")
 SOCKET_NAME = "monitor.sock"          # runtime/server.py's SOCKET_NAME
 _CONTROL = 3                           # runtime/protocol.py's CONTROL frame type
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(32)} | {ord("\\"): "\\\\", ord('"'): '\\"'}
@@ -57,7 +58,7 @@ def run(argv: list[str]) -> int | None:
         return None
     try:
         request = _json({"op": "cli", "hash": digest, "argv": argv, "env": dict(env),
-                         "umask": _umask()}).encode()
+                         "umask": _umask(), "ns": namespaces()}).encode()
     except UnicodeEncodeError:
         return None  # undecodable bytes in argv or the environment: the local path keeps them
     return _exchange(os.path.join(run_dir, SOCKET_NAME), request)
@@ -123,6 +124,18 @@ def _current_hash(run_dir: str) -> str | None:
             return f.read().strip() or None
     except OSError:
         return None
+
+
+def namespaces() -> dict[str, int]:
+    """This process's namespaces: a command runs warm only in the server's own (a client in
+    another mount or network namespace would see other files and devices than its child)."""
+    out = {}
+    for kind in NAMESPACES:
+        try:
+            out[kind] = os.stat(f"/proc/self/ns/{kind}").st_ino
+        except OSError:
+            out[kind] = 0
+    return out
 
 
 def _umask() -> int:

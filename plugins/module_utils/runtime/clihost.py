@@ -1,7 +1,7 @@
 """The monitor server's side of the berth command's fast path (cli/fastpath.py is the client).
 
 The server has the whole engine imported, so a command can run in a child forked from it
-instead of in a new interpreter. Request {"op": "cli", "hash", "argv", "env", "umask"} with
+instead of in a new interpreter. Request {"op": "cli", "hash", "argv", "env", "umask", "ns"} with
 four descriptors (the client's stdin, stdout, stderr and working folder): the server answers
 {"pid": N} once the child runs, then {"exit": code} or {"signal": n} when it has ended. While
 it runs the client may send {"signal": n} (forwarded to the child); a client that goes away
@@ -80,11 +80,19 @@ def _refusal(server: Any, conn: socket.socket, req: dict[str, Any], fds: list[in
         return "no peer credentials"
     if uid != 0:
         return f"uid {uid} is not root"  # the child would run with the server's (root) rights
+    if req.get("ns") != _namespaces():
+        return "another set of namespaces"
     if len(fds) != 4:
         return f"{len(fds)} descriptors instead of stdin, stdout, stderr and the working folder"
     if not isinstance(req.get("argv"), list) or not isinstance(req.get("env"), dict):
         return "argv and env are required"
     return None
+
+
+def _namespaces() -> dict[str, int]:
+    from ..cli.fastpath import namespaces
+
+    return namespaces()
 
 
 def readable(server: Any, pid: int) -> None:
