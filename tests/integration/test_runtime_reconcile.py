@@ -114,7 +114,7 @@ def test_engine_copy_is_stable_and_complete(paths):
     pkg = base / install.PACKAGE_PATH
     assert (pkg / "runtime" / "monitor.py").is_file()
     assert (base / "ansible_collections" / "__init__.py").is_file()
-    assert not (pkg / "cli").exists()
+    assert (pkg / "cli" / "main.py").is_file()  # the server runs commands (cli/fastpath.py)
     assert install.ensure_engine_copy(paths) == (digest, base)
 
 
