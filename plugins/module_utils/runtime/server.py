@@ -63,6 +63,8 @@ def _preload() -> None:
     for name in CALL_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(f"{base}.{name}")  # their heavy libraries: at the first call
+    with contextlib.suppress(Exception):
+        clihost.preload()
     _warm_up()
 
 
