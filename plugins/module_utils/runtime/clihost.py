@@ -224,6 +224,9 @@ def _child(server: Any, conn: socket.socket, req: dict[str, Any], fds: list[int]
     os.environ.update(env)
     if "tempfile" in sys.modules:
         sys.modules["tempfile"].tempdir = None  # chosen from TMPDIR again
+    import time
+
+    time.tzset()  # local times in the client's TZ, as its own interpreter would read it
     _fresh_stdio()
     argv = [str(a) for a in req["argv"]]
     sys.argv = ["berth", *argv]
