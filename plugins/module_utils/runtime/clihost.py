@@ -223,7 +223,7 @@ def _child(server: Any, conn: socket.socket, req: dict[str, Any], fds: list[int]
     os.environ.clear()
     os.environ.update(env)
     if "tempfile" in sys.modules:
-        sys.modules["tempfile"].tempdir = None  # chosen from TMPDIR again
+        sys.modules["tempfile"].tempdir = None  # type: ignore[attr-defined] # from TMPDIR again
     import time
 
     time.tzset()  # local times in the client's TZ, as its own interpreter would read it
@@ -254,7 +254,6 @@ def _fresh_stdio() -> None:
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace",  # noqa: SIM115
                       closefd=False, newline=None)
     sys.stderr.reconfigure(line_buffering=True)
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
 
 
 def _flush_stdio(code: int) -> int:
