@@ -121,6 +121,15 @@ def test_inspect_and_ps_of_a_running_container(env):
         berth(env, "rm", "-f", name, local=True)
 
 
+def test_global_root_and_run_flags(env, paths):
+    e = {k: v for k, v in env.items() if k not in ("BERTH_ROOT", "BERTH_RUN")}
+    argv = ["--root", str(paths.root), f"--run={paths.run}", "images", "--format", "{{.Repository}}"]
+    fast = probe(e, *argv)
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stdout == "fastbox\n"
+    assert probe(e, "--root").returncode == FELL_BACK  # a flag without its value: main() says so
+
+
 def test_stdin_is_the_clients(env):
     # `run` without -i does not read stdin, but the child holds the client's descriptor.
     r = probe(env, "run", "--rm", "--network", "none", "fastbox", "echo", "x", stdin=subprocess.DEVNULL)
