@@ -8,12 +8,13 @@ small text files, binaries, and a few large files) is pushed to Debian's referen
 - berth:  ``berth --root R pull 127.0.0.1:PORT/bench/pull:1`` (a fresh root each run)
 - floor:  every layer at once, ``curl BLOB | gzip -dc | tar -x`` into its own folder
 - skopeo: ``skopeo copy docker://... oci:DIR`` (no unpack: it only stores blobs)
-- docker: ``docker pull`` when ``docker info`` answers (then ``docker rmi``)
+- docker: ``docker pull`` when ``docker info`` answers (then ``docker rmi``); with
+  ``--start-dockerd``, a private dockerd per medium whose data root is on that medium
 
 Runs are interleaved and repeated (the order rotates each round, and every run starts after a
 ``sync``), on the root disk and on a tmpfs; medians and ratios printed.
 
-    .venv/bin/python bench/pull.py [--reps 5] [--keep-image]
+    .venv/bin/python bench/pull.py [--reps 5] [--media disk,tmpfs] [--start-dockerd]
 """
 from __future__ import annotations
 
@@ -162,12 +163,50 @@ def run_skopeo(reg: RegistryServer, base: Path, info: dict) -> None:
                     f"oci:{base / 'skopeo'}:{TAG}"], check=True, stdout=subprocess.DEVNULL)
 
 
+DOCKER_HOST: dict[str, str] = {}      # medium -> the private dockerd's socket (--start-dockerd)
+
+
+def _docker(medium: str) -> list[str]:
+    return ["docker", "-H", DOCKER_HOST[medium]] if medium in DOCKER_HOST else ["docker"]
+
+
+class PullDockerd:
+    """A private dockerd without networking (a pull needs none), so two can run side by side."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        host = f"unix://{self.base / 'docker.sock'}"
+        with open(self.base / "dockerd.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["dockerd", "-H", host, "--data-root", str(self.base / "data"), "--exec-root",
+                 str(self.base / "exec"), "--pidfile", str(self.base / "dockerd.pid"), "--bridge", "none",
+                 "--iptables=false", "--ip6tables=false"], stdout=log, stderr=log)
+        for _ in range(300):
+            if subprocess.run(["docker", "-H", host, "version"], capture_output=True).returncode == 0:
+                return host
+            time.sleep(0.1)
+        raise RuntimeError(f"dockerd did not start; see {self.base / 'dockerd.log'}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
 def run_docker(reg: RegistryServer, base: Path, info: dict) -> None:
-    subprocess.run(["docker", "pull", "-q", f"{reg.host}/{REPO}:{TAG}"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*_docker(base.parent.name), "pull", "-q", f"{reg.host}/{REPO}:{TAG}"], check=True,
+                   stdout=subprocess.DEVNULL)
 
 
-def clean_docker(reg: RegistryServer) -> None:
-    subprocess.run(["docker", "rmi", "-f", f"{reg.host}/{REPO}:{TAG}"], capture_output=True, check=False)
+def clean_docker(reg: RegistryServer, medium: str) -> None:
+    subprocess.run([*_docker(medium), "rmi", "-f", f"{reg.host}/{REPO}:{TAG}"], capture_output=True, check=False)
 
 
 def docker_available() -> bool:
@@ -184,6 +223,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--media", default="disk,tmpfs")
+    ap.add_argument("--start-dockerd", action="store_true",
+                    help="start a private dockerd per medium (data root on it) for the comparison")
     args = ap.parse_args()
 
     t0 = time.monotonic()
@@ -195,11 +236,10 @@ def main() -> int:
     reg = RegistryServer(work / "registry").start()
     tmpfs = work / "tmpfs"
     mounted = False
+    daemons = []
     try:
         push_image(reg, info)
         contenders = {"berth": run_berth, "floor": run_floor, "skopeo": run_skopeo}
-        if docker_available():
-            contenders["docker"] = run_docker
         media = {}
         if "disk" in args.media:
             media["disk"] = work / "disk"
@@ -208,6 +248,14 @@ def main() -> int:
             subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6g", "tmpfs", str(tmpfs)], check=True)
             mounted = True
             media["tmpfs"] = tmpfs
+        if args.start_dockerd and shutil.which("dockerd"):
+            for medium, base in media.items():
+                d = PullDockerd(Path(tempfile.mkdtemp(prefix="dockerd-", dir=base.parent if medium == "disk" else base)))
+                daemons.append(d)
+                DOCKER_HOST[medium] = d.start()
+            contenders["docker"] = run_docker
+        elif docker_available():
+            contenders["docker"] = run_docker
         times: dict[tuple[str, str], list[float]] = {}
         names = list(contenders)
         for rep in range(args.reps):
@@ -217,7 +265,7 @@ def main() -> int:
                     dest = base / f"{name}-{rep}"
                     dest.mkdir(parents=True)
                     if name == "docker":
-                        clean_docker(reg)
+                        clean_docker(reg, medium)
                     # Start each run with no dirty pages from the last one: writeback of a
                     # previous run's files would otherwise be billed to whoever runs next.
                     os.sync()
@@ -226,7 +274,7 @@ def main() -> int:
                     times.setdefault((medium, name), []).append(time.perf_counter() - start)
                     wipe(dest)
                     if name == "docker":
-                        clean_docker(reg)
+                        clean_docker(reg, medium)
         print(f"\nmachine: {platform.node()} {os.cpu_count()} CPUs, {platform.platform()}")
         print(f"{'medium':<7} {'contender':<8} {'median s':>9} {'min s':>7} {'max s':>7}  vs berth")
         for medium in media:
@@ -239,6 +287,8 @@ def main() -> int:
         if "docker" not in contenders:
             print("docker: no engine answers `docker info`; not measured")
     finally:
+        for d in daemons:
+            d.stop()
         reg.stop()
         if mounted:
             subprocess.run(["umount", "-l", str(tmpfs)], check=False)
