@@ -144,23 +144,32 @@ def peer_round(cli: str, count: int, work: Path) -> float:
 
     image = f"berth-bench-busybox:{secrets.token_hex(3)}"
     tree = Path(tempfile.mkdtemp(prefix="peer-bb-", dir=work))
+    env = None
+    if cli == "podman":
+        # podman needs runc and explicit ulimits on these machines (bench/run.py's conf)
+        from bench.run import PODMAN_CONF
+        conf = tree.parent / (tree.name + ".containers.conf")
+        conf.write_text(PODMAN_CONF)
+        env = dict(os.environ, CONTAINERS_CONF=str(conf))
     busybox_rootfs(tree)
     tarball = tree.parent / (tree.name + ".tar")
     tarball.write_bytes(tar_of(tree))
-    subprocess.run([cli, "import", str(tarball), image], check=True, capture_output=True)
+    subprocess.run([cli, "import", str(tarball), image], check=True, capture_output=True, env=env)
     names = [f"berth-mem-{secrets.token_hex(4)}" for _ in range(count)]
     try:
         before = settle()
         for n in names:
             subprocess.run([cli, "run", "-d", "--name", n, image, "sleep", "100000"], check=True,
-                           capture_output=True)
+                           capture_output=True, env=env)
         after = settle()
         return (before - after) / count / 1024
     finally:
-        subprocess.run([cli, "rm", "-f", *names], capture_output=True)
-        subprocess.run([cli, "rmi", image], capture_output=True)
+        subprocess.run([cli, "rm", "-f", *names], capture_output=True, env=env)
+        subprocess.run([cli, "rmi", image], capture_output=True, env=env)
         shutil.rmtree(tree, ignore_errors=True)
         tarball.unlink(missing_ok=True)
+        if env is not None:
+            Path(env["CONTAINERS_CONF"]).unlink(missing_ok=True)
 
 
 def main() -> int:
