@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PODMAN_CONF, Dockerd, make_rootfs, tar_of  # noqa: E402 - bench/run.py's helpers
+from run import PODMAN_CONF, Dockerd, make_rootfs, release_berth_root, tar_of  # noqa: E402 - bench/run.py's helpers
 
 DOCKERFILE = """FROM bench-busybox
 RUN mkdir /files && cd /files && i=0 && while [ $i -lt 2000 ]; do echo $i > f$i; i=$((i+1)); done
@@ -125,13 +125,7 @@ def main() -> int:
             if k != "berth":
                 print(f"berth / {k}: cold {mc['berth'] / mc[k]:.2f}x, cached {mh['berth'] / mh[k]:.2f}x")
     finally:
-        subprocess.run([str(REPO / ".venv/bin/python"), "-c",
-                        "import sys; from ansible_collections.berth.engine.plugins.module_utils.paths import Paths;"
-                        "from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all;"
-                        "from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all;"
-                        "p = Paths.from_env(sys.argv[1], sys.argv[2]); stop_all(p); release_all(p)",
-                        env["BERTH_ROOT"], env["BERTH_RUN"]], capture_output=True)
-        subprocess.run(["umount", "-R", "-l", env["BERTH_ROOT"]], capture_output=True)
+        release_berth_root(env["BERTH_ROOT"], env["BERTH_RUN"])
         if dockerd is not None:
             dockerd.stop()
         subprocess.run(["umount", "-R", "-l", str(work / "podman-root")], capture_output=True)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import Dockerd, make_rootfs, tar_of  # noqa: E402 - bench/run.py's helpers
+from run import Dockerd, make_rootfs, release_berth_root, tar_of  # noqa: E402 - bench/run.py's helpers
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv/bin"
@@ -182,13 +182,7 @@ def main() -> int:
                 b.run(cleanup[name])
     finally:
         env = dict(os.environ, BERTH_ROOT=str(work / "berth-root"), BERTH_RUN=str(work / "berth-run"))
-        subprocess.run([str(VENV / "python"), "-c",
-                        "import sys; from ansible_collections.berth.engine.plugins.module_utils.paths import Paths;"
-                        "from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all;"
-                        "from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all;"
-                        "p = Paths.from_env(sys.argv[1], sys.argv[2]); stop_all(p); release_all(p)",
-                        env["BERTH_ROOT"], env["BERTH_RUN"]], capture_output=True)
-        subprocess.run(["umount", "-R", "-l", env["BERTH_ROOT"]], capture_output=True)
+        release_berth_root(env["BERTH_ROOT"], env["BERTH_RUN"])
         if dockerd is not None:
             dockerd.stop()
             subprocess.run(["umount", "-R", "-l", str(work / "docker")], capture_output=True)

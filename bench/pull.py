@@ -38,6 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
+from bench.run import Dockerd  # noqa: E402
 from tests.fixtures.registry import RegistryServer  # noqa: E402
 
 CACHE = Path("/var/tmp/berth-bench-pull")
@@ -170,36 +171,6 @@ def _docker(medium: str) -> list[str]:
     return ["docker", "-H", DOCKER_HOST[medium]] if medium in DOCKER_HOST else ["docker"]
 
 
-class PullDockerd:
-    """A private dockerd without networking (a pull needs none), so two can run side by side."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> str:
-        host = f"unix://{self.base / 'docker.sock'}"
-        with open(self.base / "dockerd.log", "wb") as log:
-            self.proc = subprocess.Popen(
-                ["dockerd", "-H", host, "--data-root", str(self.base / "data"), "--exec-root",
-                 str(self.base / "exec"), "--pidfile", str(self.base / "dockerd.pid"), "--bridge", "none",
-                 "--iptables=false", "--ip6tables=false"], stdout=log, stderr=log)
-        for _ in range(300):
-            if subprocess.run(["docker", "-H", host, "version"], capture_output=True).returncode == 0:
-                return host
-            time.sleep(0.1)
-        raise RuntimeError(f"dockerd did not start; see {self.base / 'dockerd.log'}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 def run_docker(reg: RegistryServer, base: Path, info: dict) -> None:
     subprocess.run([*_docker(base.parent.name), "pull", "-q", f"{reg.host}/{REPO}:{TAG}"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -250,7 +221,9 @@ def main() -> int:
             media["tmpfs"] = tmpfs
         if args.start_dockerd and shutil.which("dockerd"):
             for medium, base in media.items():
-                d = PullDockerd(Path(tempfile.mkdtemp(prefix="dockerd-", dir=base.parent if medium == "disk" else base)))
+                # no networking of its own (a pull needs none), so two can run side by side
+                d = Dockerd(Path(tempfile.mkdtemp(prefix="dockerd-", dir=base.parent if medium == "disk" else base)),
+                            ("--bridge", "none", "--iptables=false", "--ip6tables=false"))
                 daemons.append(d)
                 DOCKER_HOST[medium] = d.start()
             contenders["docker"] = run_docker

@@ -67,19 +67,33 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return dt
 
 
+def release_berth_root(root: str, run: str) -> None:
+    """Stop the monitor server of a bench's berth root and release what it made (bridges,
+    namespaces, cgroups, mounts)."""
+    subprocess.run([str(REPO / ".venv/bin/python"), "-c",
+                    "import sys; from ansible_collections.berth.engine.plugins.module_utils.paths import Paths;"
+                    "from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all;"
+                    "from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all;"
+                    "p = Paths.from_env(sys.argv[1], sys.argv[2]); stop_all(p); release_all(p)",
+                    root, run], capture_output=True)
+    subprocess.run(["umount", "-R", "-l", root], capture_output=True)
+
+
 class Dockerd:
     """A private dockerd for the comparison: its own socket, data root and exec root."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.base = base
         self.sock = base / "docker.sock"
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
         log = open(self.base / "dockerd.log", "wb")
         self.proc = subprocess.Popen(
             ["dockerd", "-H", f"unix://{self.sock}", "--data-root", str(self.base / "data"),
-             "--exec-root", str(self.base / "exec"), "--pidfile", str(self.base / "dockerd.pid")],
+             "--exec-root", str(self.base / "exec"), "--pidfile", str(self.base / "dockerd.pid"),
+             *self.extra_args],
             stdout=log, stderr=log)
         host = f"unix://{self.sock}"
         for _ in range(300):
@@ -211,13 +225,7 @@ def main() -> int:
         print(f"berth / floor = {med['berth'] / med['floor']:.1f}")
     finally:
         # berth's monitor server and anything its root made (bridges, namespaces, cgroups).
-        subprocess.run([str(REPO / ".venv/bin/python"), "-c",
-                        "import sys; from ansible_collections.berth.engine.plugins.module_utils.paths import Paths;"
-                        "from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all;"
-                        "from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all;"
-                        "p = Paths.from_env(sys.argv[1], sys.argv[2]); stop_all(p); release_all(p)",
-                        env["BERTH_ROOT"], env["BERTH_RUN"]], capture_output=True)
-        subprocess.run(["umount", "-R", "-l", env["BERTH_ROOT"]], capture_output=True)
+        release_berth_root(env["BERTH_ROOT"], env["BERTH_RUN"])
         if dockerd is not None:
             dockerd.stop()
         subprocess.run(["umount", "-R", "-l", str(work / "podman-root")], capture_output=True)
