@@ -18,7 +18,7 @@ fi
 
 # System packages: the runtime needs only python3; the rest serve the tests, the demo
 # and the interop peers (reference registry, skopeo, umoci).
-pkgs=(python3 python3-venv python3-dev gcc git iproute2 nftables iptables zstd
+pkgs=(python3 python3-venv python3-dev gcc libc6-dev git iproute2 nftables iptables zstd
       busybox-static debootstrap skopeo umoci docker-registry apache2-utils
       libseccomp2 ca-certificates curl procps psmisc iperf3)
 missing=()
