@@ -116,19 +116,13 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
-    from .output import human_size
+    from .output import confirm, human_size, print_deleted
     if not args.force:
         what = "all build cache" if args.all else "all dangling build cache"
-        ctx.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        ctx.flush()
-        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not confirm(ctx, f"WARNING! This will remove {what}."):
             return 0
     res = ctx.engine.builder.prune(all=args.all)
-    if res.get("CachesDeleted"):
-        ctx.out("Deleted build cache objects:")
-        for x in res["CachesDeleted"]:
-            ctx.out(x)
-        ctx.out("")
+    print_deleted(ctx, "Deleted build cache objects:", res.get("CachesDeleted"))
     ctx.out(f"Total reclaimed space: {human_size(int(res.get('SpaceReclaimed') or 0))}")
     return 0
 

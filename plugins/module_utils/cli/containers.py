@@ -499,20 +499,11 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
-    if not args.force:
-        ctx.stdout.write("WARNING! This will remove all stopped containers.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        ctx.flush()
-        answer = ctx.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
+    from .output import confirm, human_size, print_deleted
+    if not args.force and not confirm(ctx, "WARNING! This will remove all stopped containers."):
+        return 0
     result = ctx.engine.containers.prune(parse_filters(args.filter))
-    if result["ContainersDeleted"]:
-        ctx.out("Deleted Containers:")
-        for cid in result["ContainersDeleted"]:
-            ctx.out(cid)
-        ctx.out("")
-    from .output import human_size
+    print_deleted(ctx, "Deleted Containers:", result["ContainersDeleted"])
     ctx.out(f"Total reclaimed space: {human_size(result['SpaceReclaimed'])}")
     return 0
 

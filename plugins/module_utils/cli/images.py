@@ -312,18 +312,12 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'until=<timestamp>')")
 
 
-def confirm(ctx: Context, warning: str) -> bool:
-    ctx.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-    ctx.flush()
-    return ctx.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
     filters = parse_filters(args.filter, ("until", "label", "label!"))
     if not args.force:
         warning = ("WARNING! This will remove all images without at least one container associated to them."
                    if args.all else "WARNING! This will remove all dangling images.")
-        if not confirm(ctx, warning):
+        if not _out().confirm(ctx, warning):
             return 0
     res = ctx.engine.images.prune(all=args.all, in_use_ids=_in_use(ctx), filters=filters)
     if res["ImagesDeleted"]:

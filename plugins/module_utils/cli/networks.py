@@ -169,22 +169,16 @@ def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
     from .output import parse_time
     filters = parse([f for f in args.filter if not f.startswith("until=")])
     until = [until_epoch(f.split("=", 1)[1]) for f in args.filter if f.startswith("until=")]
-    if not args.force:
-        ctx.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        ctx.flush()
-        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    from .output import confirm, print_deleted
+    if not args.force and not confirm(
+            ctx, "WARNING! This will remove all custom networks not used by at least one container."):
+        return 0
     svc = ctx.engine.networks
     if until:
         keep = {n["Id"] for n in svc.list(filters) if parse_time(n["Created"]) >= min(until)}
     else:
         keep = set()
-    removed = svc.prune(in_use=keep, filters=filters)
-    if removed:
-        ctx.out("Deleted Networks:")
-        for name in removed:
-            ctx.out(name)
+    print_deleted(ctx, "Deleted Networks:", svc.prune(in_use=keep, filters=filters), blank=False)
     return 0
 
 

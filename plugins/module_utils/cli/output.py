@@ -30,7 +30,7 @@ from .gotemplate_funcs import HEADER_FUNCS
 __all__ = [
     "human_size", "bytes_size", "human_duration", "since", "parse_time", "format_time",
     "format_time_ns", "format_local_time", "parse_time_ns", "short_id", "tabwrite", "Table", "render_list", "print_list",
-    "render_inspect", "print_inspect", "inspect_each", "display_width", "default_header",
+    "render_inspect", "print_inspect", "inspect_each", "confirm", "print_deleted", "display_width", "default_header",
 ]
 
 # --- sizes ---------------------------------------------------------------------------------
@@ -377,6 +377,24 @@ def render_inspect(objs: list[Any], fmt: str | None) -> str:
 def print_inspect(ctx: Any, objs: list[Any], fmt: str | None) -> None:
     """Docker's inspect output: an indented JSON array, or the template once per object."""
     ctx.stdout.write(render_inspect(objs, fmt))
+
+
+def confirm(ctx: Any, warning: str) -> bool:
+    """Docker's prune prompt: the warning, then ``[y/N]``; only y or yes goes on."""
+    ctx.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    ctx.flush()
+    return ctx.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def print_deleted(ctx: Any, title: str, items: Any, blank: bool = True) -> None:
+    """A prune's "Deleted ...:" block (nothing when nothing was deleted)."""
+    if not items:
+        return
+    ctx.out(title)
+    for item in items:
+        ctx.out(item)
+    if blank:
+        ctx.out("")
 
 
 def inspect_each(ctx: Any, refs: list[str], lookup: Any, fmt: str | None) -> int:

@@ -117,7 +117,8 @@ def _configure_prune(p: argparse.ArgumentParser) -> None:
 
 def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
     from ..system import prune
-    from .images import confirm, parse_filters
+    from .images import parse_filters
+    from .output import confirm, print_deleted
     filters = parse_filters(args.filter, ("until", "label", "label!"))
     if not args.force:
         lines = ["WARNING! This will remove:", "  - all stopped containers", "  - all networks not used by at "
@@ -132,22 +133,10 @@ def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
     res = prune(ctx.engine, all_images=args.all, volumes=args.volumes, filters=filters)
     for title, key in (("Deleted Containers:", "ContainersDeleted"), ("Deleted Networks:", "NetworksDeleted"),
                        ("Deleted Volumes:", "VolumesDeleted")):
-        if res[key]:
-            ctx.out(title)
-            for x in res[key]:
-                ctx.out(x)
-            ctx.out("")
-    if res["ImagesDeleted"]:
-        ctx.out("Deleted Images:")
-        for item in res["ImagesDeleted"]:
-            for k, v in item.items():
-                ctx.out(f"{k.lower()}: {v}")
-        ctx.out("")
-    if res["CachesDeleted"]:
-        ctx.out("Deleted build cache objects:")
-        for x in res["CachesDeleted"]:
-            ctx.out(x)
-        ctx.out("")
+        print_deleted(ctx, title, res[key])
+    print_deleted(ctx, "Deleted Images:", [f"{k.lower()}: {v}" for item in res["ImagesDeleted"] or []
+                                           for k, v in item.items()])
+    print_deleted(ctx, "Deleted build cache objects:", res["CachesDeleted"])
     ctx.out(f"Total reclaimed space: {_out().human_size(res['SpaceReclaimed'])}")
     return 0
 

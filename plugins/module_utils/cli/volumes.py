@@ -133,19 +133,13 @@ def cmd_prune(ctx: Context, args: argparse.Namespace) -> int:
         if key not in ("label", "all"):
             raise InvalidSpec(f"invalid filter {key!r}", field="filter", value=key)
     prune_all = args.all or any(v.lower() in ("1", "true") for v in filters.pop("all", []))
+    from .output import confirm, print_deleted
     if not args.force:
         what = "all local volumes" if prune_all else "anonymous local volumes"
-        ctx.stdout.write(f"WARNING! This will remove {what} not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        ctx.flush()
-        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not confirm(ctx, f"WARNING! This will remove {what} not used by at least one container."):
             return 0
     result = ctx.engine.volumes.prune(in_use=set(_users(ctx)), all=prune_all, filters=filters)
-    if result["VolumesDeleted"]:
-        ctx.out("Deleted Volumes:")
-        for name in result["VolumesDeleted"]:
-            ctx.out(name)
-        ctx.out("")
+    print_deleted(ctx, "Deleted Volumes:", result["VolumesDeleted"])
     ctx.out(f"Total reclaimed space: {_human_size(result['SpaceReclaimed'])}")
     return 0
 
