@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PODMAN_CONF, Dockerd, make_rootfs, release_berth_root, tar_of  # noqa: E402 - bench/run.py's helpers
+from run import PODMAN_CONF, docker_with_busybox, make_rootfs, release_berth_root, tar_of  # noqa: E402 - bench/run.py's helpers
 
 DOCKERFILE = """FROM bench-busybox
 RUN mkdir /files && cd /files && i=0 && while [ $i -lt 2000 ]; do echo $i > f$i; i=$((i+1)); done
@@ -78,14 +78,8 @@ def main() -> int:
                        stdout=subprocess.DEVNULL)
         engines: dict[str, tuple[list[str], dict[str, str] | None]] = {
             "berth": ([berth, "build", "-q", "-t", "bench-build"], env)}
-        host = args.docker_host
-        if args.start_dockerd and shutil.which("dockerd"):
-            dockerd = Dockerd(work / "docker")
-            dockerd.base.mkdir()
-            host = dockerd.start()
-        if host and shutil.which("docker"):
-            subprocess.run(["docker", "-H", host, "import", str(tar_path), "bench-busybox:latest"], check=True,
-                           stdout=subprocess.DEVNULL)
+        host, dockerd = docker_with_busybox(args.docker_host, args.start_dockerd, work, tar_path)
+        if host:
             classic = dict(os.environ, DOCKER_BUILDKIT="0")
             engines["docker classic"] = (["docker", "-H", host, "build", "-q", "-t", "bench-build"], classic)
             kit = dict(os.environ, DOCKER_BUILDKIT="1")

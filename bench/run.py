@@ -79,16 +79,42 @@ def release_berth_root(root: str, run: str) -> None:
     subprocess.run(["umount", "-R", "-l", root], capture_output=True)
 
 
+def docker_with_busybox(docker_host: str | None, start: bool, work: Path,
+                        tar_path: Path) -> tuple[str | None, Dockerd | None]:
+    """The Docker engine to compare with (``--docker-host``, or a private dockerd under ``work``
+    with ``--start-dockerd``) with the bench's busybox imported; (None, None) when there is none."""
+    dockerd = None
+    host = docker_host
+    if start and shutil.which("dockerd"):
+        dockerd = Dockerd(work / "docker")
+        dockerd.base.mkdir()
+    try:
+        if start and dockerd is not None:
+            host = dockerd.start()
+        if not host or not shutil.which("docker"):
+            return None, dockerd
+        subprocess.run(["docker", "-H", host, "import", str(tar_path), "bench-busybox:latest"], check=True,
+                       stdout=subprocess.DEVNULL)
+    except BaseException:
+        if dockerd is not None:
+            dockerd.stop()
+        raise
+    return host, dockerd
+
+
 class Dockerd:
-    """A private dockerd for the comparison: its own socket, data root and exec root."""
+    """A private dockerd for the comparison: its own socket, data root and exec root. What it
+    adds to the host's links and iptables rules (docker0, its chains) is removed by stop()."""
 
     def __init__(self, base: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.base = base
         self.sock = base / "docker.sock"
         self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
+        self.host_net: HostNetSnapshot | None = None
 
     def start(self) -> str:
+        self.host_net = HostNetSnapshot()
         log = open(self.base / "dockerd.log", "wb")
         self.proc = subprocess.Popen(
             ["dockerd", "-H", f"unix://{self.sock}", "--data-root", str(self.base / "data"),
@@ -109,6 +135,10 @@ class Dockerd:
                 self.proc.wait(30)
             if self.proc.poll() is None:
                 self.proc.kill()
+        if self.host_net is not None:
+            for what in self.host_net.restore():
+                print(f"removed dockerd's {what}", file=sys.stderr)
+            self.host_net = None
 
 
 PEER_MARKS = ("docker", "DOCKER", "NETAVARK", "podman", "CNI-")   # what the peers' networking adds
@@ -189,14 +219,8 @@ def main() -> int:
             "floor": (["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", str(rootfs),
                        "/bin/true"], None),
         }
-        host = args.docker_host
-        if args.start_dockerd and shutil.which("dockerd"):
-            dockerd = Dockerd(work / "docker")
-            dockerd.base.mkdir()
-            host = dockerd.start()
-        if host and shutil.which("docker"):
-            subprocess.run(["docker", "-H", host, "import", str(tar_path), "bench-busybox:latest"], check=True,
-                           stdout=subprocess.DEVNULL)
+        host, dockerd = docker_with_busybox(args.docker_host, args.start_dockerd, work, tar_path)
+        if host:
             cmds["docker"] = (["docker", "-H", host, "run", "--rm", *net, "bench-busybox", "true"], None)
         if not args.no_podman and shutil.which("podman"):
             conf = work / "containers.conf"
