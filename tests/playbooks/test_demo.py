@@ -2,7 +2,6 @@
 play's own cleanup leaves no container, network, volume, mount or registry process behind."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.modules import REPO, assert_ok, run_playbook
 from tests.fixtures.registry import REGISTRY_BIN, free_port
 
 pytestmark = pytest.mark.root
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _links() -> set[str]:
@@ -24,18 +23,10 @@ def test_demo_playbook(paths, tmp_path):
     if not os.path.exists(REGISTRY_BIN):
         pytest.skip("docker-registry is not installed (scripts/setup.sh installs it)")
     links_before = _links()
-    env = dict(os.environ, BERTH_ROOT=str(paths.root), BERTH_RUN=str(paths.run),
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-               # its own temporary folders: other playbooks may run beside this one
-               ANSIBLE_REMOTE_TMP=str(tmp_path / "ansible-remote"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"))
     extra = {"demo_dir": str(tmp_path / "demo"), "registry_port": free_port()}
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"),
-                           str(REPO / "playbooks/demo.yml"), "-e", json.dumps(extra)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    proc = run_playbook(paths, REPO / "playbooks/demo.yml", extra)
+    assert_ok(proc)
     out = proc.stdout
-    assert proc.returncode == 0, out[-6000:] + proc.stderr[-2000:]
-    assert "failed=0" in out
     # Each lesson's evidence, as the play printed it.
     assert "Hello from berth!" in out
     assert "tick 1" in out
@@ -43,6 +34,7 @@ def test_demo_playbook(paths, tmp_path):
     assert "written at" in out
     # The play's cleanup removed everything it made.
     berth = str(Path(sys.executable).parent / "berth")
+    env = dict(os.environ, BERTH_ROOT=str(paths.root), BERTH_RUN=str(paths.run))
     ps = subprocess.run([berth, "ps", "-aq"], env=env, capture_output=True, text=True, check=True)
     assert ps.stdout.strip() == ""
     vols = subprocess.run([berth, "volume", "ls", "-q"], env=env, capture_output=True, text=True, check=True)

@@ -2,27 +2,16 @@
 errors naming the option, removal; the kernel is left as it was found."""
 from __future__ import annotations
 
-import json
 import os
 import random
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from ansible_collections.berth.engine.plugins.module_utils.network.service import NetworkService
 
+from tests.fixtures.modules import REPO, assert_ok, run_playbook
+
 pytestmark = pytest.mark.root
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run_playbook(paths, playbook: Path, extra: dict) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, BERTH_ROOT=str(paths.root), BERTH_RUN=str(paths.run),
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--diff", str(playbook),
-                           "-e", json.dumps(extra)], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
 
 
 def test_network_module(paths):
@@ -32,8 +21,7 @@ def test_network_module(paths):
     svc = NetworkService(paths)
     try:
         proc = run_playbook(paths, REPO / "tests/playbooks/network/network.yml", extra)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        assert "failed=0" in proc.stdout
+        assert_ok(proc)
     finally:
         for data in svc.list({"type": ["custom"]}):
             svc.remove(data["Id"], force=True)
