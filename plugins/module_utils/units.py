@@ -91,14 +91,30 @@ _DUR_PART_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)([^0-9.]*)")
 _MAX_NS = (1 << 63) - 1
 
 
+class _GoDurationError(ValueError):
+    """time.ParseDuration's complaint, without the quoted input Go appends."""
+
+
 def parse_duration_ns(value: Any, field: str | None = None) -> int:
     """Go's time.ParseDuration, in integer nanoseconds."""
     if not isinstance(value, str):
         raise InvalidSpec(f"invalid {_what(field)}duration {value!r}", field=field, value=value)
-    orig, s = value, value
+    try:
+        return _duration_ns(value)
+    except _GoDurationError as exc:
+        raise InvalidSpec(f"invalid {_what(field)}duration {value!r}: {exc}", field=field, value=value) from None
 
-    def err(msg: str) -> InvalidSpec:
-        return InvalidSpec(f"invalid {_what(field)}duration {orig!r}: {msg}", field=field, value=orig)
+
+def go_parse_duration(value: str) -> int:
+    """time.ParseDuration with Go's own error text (ValueError), for Dockerfile flags."""
+    try:
+        return _duration_ns(value)
+    except _GoDurationError as exc:
+        raise ValueError(f'{exc} "{value}"') from None
+
+
+def _duration_ns(s: str) -> int:
+    err = _GoDurationError
     neg = False
     if s[:1] in ("-", "+"):
         neg = s[0] == "-"
