@@ -115,8 +115,11 @@ def test_course_flow_import_push_pull_run(registry, paths, tmp_path, busybox_tar
         assert "Downloaded newer image" in run(clean, "pull", name)
         assert run(clean, "run", "--rm", name, "echo", "hello from the registry").strip() == "hello from the registry"
     finally:
+        from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all
         from ansible_collections.berth.engine.plugins.module_utils.paths import Paths
         from ansible_collections.berth.engine.plugins.module_utils.runtime.cleanup import stop_all
-        stop_all(Paths(tmp_path / "clean" / "root", tmp_path / "clean" / "run"))
+        clean_paths = Paths(tmp_path / "clean" / "root", tmp_path / "clean" / "run")
+        stop_all(clean_paths)
+        release_all(clean_paths)     # the default bridge its `run` made
         stop_all(paths)
         unmount_below(tmp_path / "clean")
