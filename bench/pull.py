@@ -6,7 +6,8 @@ small text files, binaries, and a few large files) is pushed to Debian's referen
 127.0.0.1. Each contender then fetches it into an empty destination:
 
 - berth:  ``berth --root R pull 127.0.0.1:PORT/bench/pull:1`` (a fresh root each run)
-- floor:  every layer at once, ``curl BLOB | gzip -dc | tar -x`` into its own folder
+- floor:  every layer at once, ``curl BLOB | gzip -dc | tar -x`` into its own folder (placed
+  on disk as berth places its layers: a +T parent, a fresh name)
 - skopeo: ``skopeo copy docker://... oci:DIR`` (no unpack: it only stores blobs)
 - docker: ``docker pull`` when ``docker info`` answers (then ``docker rmi``); with
   ``--start-dockerd``, a private dockerd per medium whose data root is on that medium
@@ -26,6 +27,7 @@ import json
 import os
 import platform
 import random
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -39,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 from bench.run import Dockerd  # noqa: E402
+from plugins.module_utils.store.snapshots import spread_subdirs  # noqa: E402
 from tests.fixtures.registry import RegistryServer  # noqa: E402
 
 CACHE = Path("/var/tmp/berth-bench-pull")
@@ -147,10 +150,18 @@ def run_berth(reg: RegistryServer, base: Path, info: dict) -> None:
 
 
 def run_floor(reg: RegistryServer, base: Path, info: dict) -> None:
+    # The same inode placement berth's snapshotter asks for (store/snapshots.spread_subdirs): a
+    # parent marked +T for ext4's Orlov allocator and a fresh name per layer folder. Without it
+    # the floor's files land in the block groups the previous rounds freed, which a journal-less
+    # ext4 scans inode by inode (see docs/benchmarks.md "Pull"), and it would stop being a floor.
+    top = base / "floor"
+    top.mkdir()
+    spread_subdirs(top)
+
     def one(i_layer: tuple[int, dict]) -> None:
         i, layer = i_layer
-        dest = base / "floor" / str(i)
-        dest.mkdir(parents=True)
+        dest = top / f"{i}-{secrets.token_hex(4)}"
+        dest.mkdir()
         cmd = (f"curl -sf {reg.url}/v2/{REPO}/blobs/{layer['digest']} | gzip -dc | "
                f"tar -x --no-same-owner -C {dest}")
         subprocess.run(["bash", "-o", "pipefail", "-c", cmd], check=True)
