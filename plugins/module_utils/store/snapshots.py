@@ -54,26 +54,22 @@ def child_chain(parent: str | None, diff_id: str) -> str:
 _FS_IOC_GETFLAGS = 0x80086601
 _FS_IOC_SETFLAGS = 0x40086602
 _FS_TOPDIR_FL = 0x00020000
-_spread: set[str] = set()
 
 
 def spread_subdirs(folder: Path) -> None:
     """Mark ``folder`` as the top of unrelated trees for ext2/3/4's Orlov allocator (chattr +T),
-    best effort, once per folder and process.
+    best effort (an ioctl to read the flags, one more the first time).
 
     Every layer unpacks into its own folder here. Without the mark, ext4 puts each one's inodes
-    in the block group of ``tmp`` itself, where earlier pulls, builds and removals churned; on a
-    filesystem without a journal, ext4 then skips every inode freed in the last 12 hours
-    (``recently_deleted``) one by one, and each file creation costs up to a millisecond. With
-    the mark, each new folder goes to a block group with free inodes to spare.
+    in the flex group of ``tmp`` itself, where earlier pulls, builds and removals churned; on a
+    filesystem without a journal, ext4 then steps over every free inode whose deletion is less
+    than ``dirtytime_expire_seconds`` (12 h) old and still cached (``recently_deleted``), one by
+    one, so each file creation costs up to a millisecond. With the mark, each new folder (a fresh
+    name each time) goes to a block group chosen across the disk with free inodes to spare.
     """
     import fcntl
     import struct
 
-    key = str(folder)
-    if key in _spread:
-        return
-    _spread.add(key)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
