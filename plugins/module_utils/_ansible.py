@@ -13,16 +13,12 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
-from . import _bytecode
+from ansible.module_utils.basic import AnsibleModule
 
-_bytecode.install()  # before the engine's own imports: they are what it speeds up
-
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-from .engine import Engine  # noqa: E402
-from .errors import BerthError  # noqa: E402
-from .paths import Paths  # noqa: E402
-from .types import Change  # noqa: E402
+from .engine import Engine
+from .errors import BerthError
+from .paths import Paths
+from .types import Change
 
 
 class AnsibleTask:

@@ -449,16 +449,13 @@ actions:
   sample: ["remove", "create", "start", "differs: env"]
 """
 
-from ansible_collections.berth.engine.plugins.module_utils._ansible import ansible_task  # noqa: E402
-from ansible_collections.berth.engine.plugins.module_utils.containers.params import (  # noqa: E402
-    ARGUMENT_SPEC,
-)
+from ansible_collections.berth.engine.plugins.module_utils._boot import engine  # noqa: E402
 
 
 def main() -> None:
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        from ansible_collections.berth.engine.plugins.module_utils.containers.task import run_container_task
-        change, result = run_container_task(task.engine, task.params, apply=not task.check_mode)
+    argument_spec = engine("containers.params").ARGUMENT_SPEC   # shared with berth.engine.containers
+    with engine("_ansible").ansible_task(argument_spec, supports_check_mode=True) as task:
+        change, result = engine("containers.task").run_container_task(task.engine, task.params, apply=not task.check_mode)
         task.exit(change, **result)
 
 

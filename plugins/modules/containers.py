@@ -104,7 +104,7 @@ actions:
   sample: ["worker-3: create", "worker-3: start"]
 """
 
-from ansible_collections.berth.engine.plugins.module_utils._ansible import ansible_task  # noqa: E402
+from ansible_collections.berth.engine.plugins.module_utils._boot import engine  # noqa: E402
 
 ARGUMENT_SPEC = {
     "containers": {"type": "list", "elements": "dict", "required": True},
@@ -113,10 +113,9 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        from ansible_collections.berth.engine.plugins.module_utils.containers.task import run_containers_task
-        change, results = run_containers_task(task.engine, task.params["containers"], task.params["defaults"],
-                                              apply=not task.check_mode)
+    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
+        change, results = engine("containers.task").run_containers_task(
+            task.engine, task.params["containers"], task.params["defaults"], apply=not task.check_mode)
         task.exit(change, containers=results)
 
 

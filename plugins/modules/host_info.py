@@ -135,8 +135,7 @@ disk_usage:
   type: dict
 """
 
-from ansible_collections.berth.engine.plugins.module_utils._ansible import ansible_task  # noqa: E402
-from ansible_collections.berth.engine.plugins.module_utils.types import Change  # noqa: E402
+from ansible_collections.berth.engine.plugins.module_utils._boot import engine  # noqa: E402
 
 ARGUMENT_SPEC = {
     "containers": {"type": "bool", "default": False},
@@ -154,10 +153,9 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        from ansible_collections.berth.engine.plugins.module_utils.hostinfo import host_info
-        result = host_info(task.engine, task.params)
-        task.exit(Change(False), **result)
+    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
+        result = engine("hostinfo").host_info(task.engine, task.params)
+        task.exit(engine("types").Change(False), **result)
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ actions:
   sample: ["import /srv/images/busybox-rootfs.tar.gz as busybox:1.36"]
 """
 
-from ansible_collections.berth.engine.plugins.module_utils._ansible import ansible_task  # noqa: E402
+from ansible_collections.berth.engine.plugins.module_utils._boot import engine  # noqa: E402
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -262,9 +262,8 @@ REQUIRED_IF = [("source", "import", ["import_path"]), ("source", "load", ["load_
 
 
 def main() -> None:
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True, required_if=REQUIRED_IF) as task:
-        from ansible_collections.berth.engine.plugins.module_utils.image_task import run_image_task
-        change, result = run_image_task(task.engine, task.params, apply=not task.check_mode)
+    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True, required_if=REQUIRED_IF) as task:
+        change, result = engine("image_task").run_image_task(task.engine, task.params, apply=not task.check_mode)
         task.exit(change, **result)
 
 

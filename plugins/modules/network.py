@@ -165,7 +165,7 @@ actions:
   sample: ["create network app", "connect web to app"]
 """
 
-from ansible_collections.berth.engine.plugins.module_utils._ansible import ansible_task  # noqa: E402
+from ansible_collections.berth.engine.plugins.module_utils._boot import engine  # noqa: E402
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True, "aliases": ["network_name"]},
@@ -185,9 +185,8 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        from ansible_collections.berth.engine.plugins.module_utils.network.task import run_network_task
-        change = run_network_task(task.engine, task.params, apply=not task.check_mode)
+    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
+        change = engine("network.task").run_network_task(task.engine, task.params, apply=not task.check_mode)
         task.exit(change, network=change.after)
 
 

@@ -74,7 +74,7 @@ actions:
   elements: str
 """
 
-from ansible_collections.berth.engine.plugins.module_utils._ansible import ansible_task  # noqa: E402
+from ansible_collections.berth.engine.plugins.module_utils._boot import engine  # noqa: E402
 
 ARGUMENT_SPEC = {
     "registry_url": {"type": "str", "default": "https://index.docker.io/v1/", "aliases": ["registry", "url"]},
@@ -87,8 +87,8 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True,
-                      required_if=[("state", "logged_in", ("username", "password"))]) as task:
+    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True,
+                                         required_if=[("state", "logged_in", ("username", "password"))]) as task:
         p = task.params
         reg = task.engine.registry
         if p["state"] == "logged_in":

@@ -122,7 +122,7 @@ actions:
   sample: ["create volume pgdata"]
 """
 
-from ansible_collections.berth.engine.plugins.module_utils._ansible import ansible_task  # noqa: E402
+from ansible_collections.berth.engine.plugins.module_utils._boot import engine  # noqa: E402
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True, "aliases": ["volume_name"]},
@@ -135,13 +135,11 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        from ansible_collections.berth.engine.plugins.module_utils.volumes import VolumeSpec
-        from ansible_collections.berth.engine.plugins.module_utils.volumes.usage import volume_users
+    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
         p = task.params
-        spec = VolumeSpec.from_params(p) if p["state"] == "present" else None
+        spec = engine("volumes").VolumeSpec.from_params(p) if p["state"] == "present" else None
         change = task.engine.volumes.ensure(p["name"], spec, apply=not task.check_mode, recreate=p["recreate"],
-                                            in_use=volume_users(task.engine))
+                                            in_use=engine("volumes.usage").volume_users(task.engine))
         task.exit(change, volume=change.after)
 
 

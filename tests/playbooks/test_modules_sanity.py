@@ -1,8 +1,8 @@
 """`ansible-test sanity` for the collection's modules, from a copy of the collection laid out as
 ansible-test requires (ansible_collections/berth/engine), in ansible-test's own venvs.
 
-The module-level tests cover the modules and the module_utils files that serve only them; the
-engine's other files are checked by ruff and mypy.
+The module-level tests cover the modules, their action plugins and the module_utils files that
+serve only them; the engine's other files are checked by ruff and mypy.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 TESTS = ("validate-modules", "pep8", "compile", "import", "yamllint", "shebang", "ansible-doc",
          "no-assert", "no-get-exception", "use-argspec-type-path", "runtime-metadata", "line-endings",
          "no-smart-quotes", "empty-init", "action-plugin-docs", "symlinks")
-MODULE_UTILS = ("_ansible.py", "_bytecode.py", "hostinfo.py", "image_task.py", "containers/params.py", "containers/task.py",
+MODULE_UTILS = ("_ansible.py", "_boot.py", "hostinfo.py", "image_task.py", "containers/params.py", "containers/task.py",
                 "containers/ensure.py")
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,9 @@ def test_ansible_test_sanity(tmp_path):
         else:
             shutil.copy2(src, dest / name)
     modules = sorted(f"plugins/modules/{p.name}" for p in (REPO / "plugins/modules").glob("*.py"))
-    targets = modules + [f"plugins/module_utils/{m}" for m in MODULE_UTILS]
+    actions = sorted(f"plugins/action/{p.name}" for p in (REPO / "plugins/action").glob("*.py"))
+    targets = modules + actions + ["plugins/plugin_utils/engine_action.py"] + \
+        [f"plugins/module_utils/{m}" for m in MODULE_UTILS]
     cmd = [str(Path(sys.executable).parent / "ansible-test"), "sanity", "--python", "3.11", "--venv",
            "--color", "no"] + [a for t in TESTS for a in ("--test", t)] + targets
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 
 from ansible_collections.berth.engine.plugins.module_utils.containers import etcfiles
-from ansible_collections.berth.engine.plugins.module_utils.runtime import exec as exec_mod
+from ansible_collections.berth.engine.plugins.module_utils.runtime import execrecords as exec_mod
 from ansible_collections.berth.engine.plugins.module_utils.runtime.state import proc_start_time
 
 
 def test_exec_ids_lists_live_sessions_and_drops_dead_ones(tmp_path):
     assert exec_mod.exec_ids(tmp_path) == []
-    live = exec_mod._record(tmp_path, os.getpid())
+    live = exec_mod.record(tmp_path, os.getpid())
     assert live is not None
     dead_dir = tmp_path / exec_mod.EXECS_DIR
     (dead_dir / ("d" * 64)).write_text(f"{os.getpid()} {(proc_start_time(os.getpid()) or 0) + 1}\n")  # pid reused
@@ -22,7 +22,7 @@ def test_exec_ids_lists_live_sessions_and_drops_dead_ones(tmp_path):
 
 
 def test_record_without_a_dir_is_a_no_op():
-    assert exec_mod._record(None, os.getpid()) is None
+    assert exec_mod.record(None, os.getpid()) is None
 
 
 def test_write_in_place_keeps_the_inode(tmp_path):

@@ -10,7 +10,6 @@ hash covers exactly what is copied, so a new version gets a new folder and a new
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import pkgutil
@@ -19,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .. import fsutil
+from .. import _boot, fsutil
 from ..paths import Paths
 
 PACKAGE = __name__.rsplit(".", 2)[0]              # ansible_collections.berth.engine.plugins.module_utils
@@ -63,17 +62,14 @@ def _source(loader: object, name: str) -> bytes:
     src = get_source(name) if get_source is not None else None
     if src is None:
         raise RuntimeError(f"cannot read the source of {name}: berth needs its .py files")
-    return src.encode()
+    return src if isinstance(src, bytes) else src.encode()  # Ansible's collection loader gives bytes
 
 
 def engine_hash() -> tuple[str, dict[str, bytes]]:
     global _cache
     if _cache is None:
         sources = engine_sources()
-        h = hashlib.sha256()
-        for rel in sorted(sources):
-            h.update(rel.encode() + b"\0" + hashlib.sha256(sources[rel]).digest())
-        _cache = (h.hexdigest()[:24], sources)
+        _cache = (_boot.tree_hash(sources), sources)
     return _cache
 
 
@@ -94,6 +90,8 @@ def ensure_engine_copy(paths: Paths) -> tuple[str, Path]:
     done = _copies.get(str(paths.engine_copies))
     if done is not None and (done[1] / ".complete").exists():
         return done
+    if _boot.LOADED is not None and Path(_boot.LOADED[1]) == paths.engine_copies / _boot.LOADED[0]:
+        return _boot.LOADED[0], Path(_boot.LOADED[1])   # a module running from the copy itself
     fp = _fingerprint() if _cache is None else None
     known = paths.run / "engine-hashes" / fp if fp else None
     if known is not None:
@@ -119,19 +117,7 @@ def _ensure_engine_copy(paths: Paths) -> tuple[str, Path]:
     fsutil.ensure_dir(paths.engine_copies, 0o755)
     tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=paths.engine_copies))
     try:
-        pkg_dir = tmp / PACKAGE_PATH
-        for rel, data in sources.items():
-            dest = pkg_dir / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-        # Regular packages all the way down, so no other ansible_collections on sys.path
-        # (a checkout, a zip) can merge into the copy's namespace.
-        parts = PACKAGE.split(".")
-        for i in range(1, len(parts)):
-            init = tmp.joinpath(*parts[:i], "__init__.py")
-            if not init.exists():
-                init.write_bytes(b"")
-        (tmp / ".complete").write_bytes(b"")
+        _boot.write_tree(str(tmp), sources)
         os.chmod(tmp, 0o755)
         try:
             os.rename(tmp, base)

@@ -503,9 +503,9 @@ class Runtime:
 
     def exec_ids(self, cid: str) -> list[str]:
         """The container's running exec sessions (inspect's ExecIDs)."""
-        from . import exec as _exec
+        from .execrecords import exec_ids
 
-        return _exec.exec_ids(self.bundle_dir(check_hex_id(cid, "container id")))
+        return exec_ids(self.bundle_dir(check_hex_id(cid, "container id")))
 
 
 class ServerModule:
