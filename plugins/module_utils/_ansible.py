@@ -1,71 +1,97 @@
-"""The one file that imports AnsibleModule: params in, a Change out, errors to fail_json.
+"""The one file that imports AnsibleModule: params in, the task run, a result or a failure out.
 
-A module's main() is a few lines:
+A module is its documentation, its argument spec and one call:
 
-    with ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        change = task.engine.volumes.ensure(..., apply=not task.check_mode)
-        task.exit(change, volume=change.after)
+    def main() -> None:
+        engine("_ansible").run_module("volume", ARGUMENT_SPEC)
+
+``run_module`` validates the parameters here, then runs ``tasks.TASKS[name]`` warm in a child
+of the monitor server when one serves this engine version and root (tasks.WARM: no interpreter
+start, no imports), or else in this process. Both give the same answer.
 """
 from __future__ import annotations
 
-import contextlib
-import traceback
-from collections.abc import Iterator
+import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from .engine import Engine
-from .errors import BerthError
 from .paths import Paths
+from .tasks import PREPARE, TASKS, WARM, error_answer
 from .types import Change
 
 
-class AnsibleTask:
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self._engine: Engine | None = None
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.module.params
-
-    @property
-    def check_mode(self) -> bool:
-        return bool(self.module.check_mode)
-
-    @property
-    def diff_mode(self) -> bool:
-        return bool(getattr(self.module, "_diff", False))
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = Engine(Paths.from_env())
-        return self._engine
-
-    def exit(self, change: Change, **result: Any) -> None:
-        out: dict[str, Any] = {"changed": change.changed, "actions": list(change.actions)}
-        if self.diff_mode:
-            out["diff"] = {"before": change.before if change.before is not None else {},
-                           "after": change.after if change.after is not None else {}}
-        out.update(result)
-        self.module.exit_json(**out)
-
-    def fail(self, msg: str, **result: Any) -> None:
-        self.module.fail_json(msg=msg, **result)
-
-
-@contextlib.contextmanager
-def ansible_task(argument_spec: dict[str, Any], supports_check_mode: bool = True,
-                 **kwargs: Any) -> Iterator[AnsibleTask]:
+def run_module(name: str, argument_spec: dict[str, Any], supports_check_mode: bool = True, **kwargs: Any) -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=supports_check_mode, **kwargs)
-    task = AnsibleTask(module)
+    apply = not module.check_mode
+    params = module.params
     try:
-        yield task
-    except BerthError as exc:
-        details = {k: v for k, v in exc.details.items() if v is not None}
-        module.fail_json(msg=str(exc), error=type(exc).__name__, **({"details": details} if details else {}))
-    except Exception as exc:  # a bug: report it as one, with its traceback
-        module.fail_json(msg=f"berth internal error (please report): {type(exc).__name__}: {exc}",
-                         exception=traceback.format_exc())
+        if name in PREPARE:
+            params = PREPARE[name](params)
+    except Exception as exc:  # noqa: BLE001 - reported as the module's failure
+        module.fail_json(**error_answer(exc))
+    answer = _run_warm(name, params, apply) if name in WARM else None
+    if answer is None:
+        try:
+            from .engine import Engine
+
+            change, result = TASKS[name](Engine(Paths.from_env()), params, apply)
+        except Exception as exc:  # noqa: BLE001 - reported as the module's failure
+            module.fail_json(**error_answer(exc))
+    elif "error" in answer:
+        module.fail_json(**answer["error"])
+    else:
+        change = Change(answer["changed"], answer["before"], answer["after"], tuple(answer["actions"]))
+        result = answer["result"]
+    out: dict[str, Any] = {"changed": change.changed, "actions": list(change.actions)}
+    if getattr(module, "_diff", False):
+        out["diff"] = {"before": change.before if change.before is not None else {},
+                       "after": change.after if change.after is not None else {}}
+    out.update(result)
+    module.exit_json(**out)
+
+
+def _run_warm(name: str, params: dict[str, Any], apply: bool) -> dict[str, Any] | None:
+    """The task's answer from a child of the monitor server; None when no server took it (not
+    running, another engine version, another namespace): nothing ran then."""
+    from . import _boot
+
+    if _boot.LOADED is None:
+        return None  # a checkout's engine: no hash to match a server with
+    if os.environ.get("BERTH_NO_FASTPATH", "") not in ("", "0"):
+        return None  # as for the berth command: everything in this process
+    import json
+
+    from .cli import fastpath
+
+    paths = Paths.from_env()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        request = json.dumps({"op": "task", "hash": _boot.LOADED[0], "task": name, "params": params,
+                              "apply": apply, "env": dict(os.environ), "umask": mask,
+                              "ns": fastpath.namespaces()}, default=str).encode()
+    except (TypeError, ValueError):
+        return None
+    out = os.memfd_create("berth-task-answer", os.MFD_CLOEXEC)
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        status = fastpath.exchange(str(paths.run / fastpath.SOCKET_NAME), request, (devnull, out, 2))
+        if status is None:
+            return None
+        os.lseek(out, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(out, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(out)
+        os.close(devnull)
+    try:
+        answer = json.loads(b"".join(chunks))
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        # It ran (or began to) in the server: never run it a second time here.
+        return {"error": {"msg": f"berth's monitor server ran the {name} task but gave no answer "
+                                 f"(exit status {status}); see {paths.run / 'monitor.log'}"}}
+    return answer

@@ -26,14 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .store.snapshots import Snapshotter
     from .volumes import VolumeService
 
-if TYPE_CHECKING:  # pragma: no cover
-    # Ansible ships a module only the module_utils it sees imported, and the monitor server runs
-    # from a copy of what was shipped (runtime/install.py). These are started by name (python -c)
-    # or looked up at run time, so they are named here for every module that builds an Engine.
-    from .containers import exitcleanup  # noqa: F401
-    from .network import bridge, dns  # noqa: F401
-    from .runtime import monitor, server  # noqa: F401
-
 
 class Engine:
     def __init__(self, paths: Paths | None = None) -> None:

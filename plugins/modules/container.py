@@ -453,10 +453,8 @@ from ansible_collections.berth.engine.plugins.module_utils._boot import engine  
 
 
 def main() -> None:
-    argument_spec = engine("containers.params").ARGUMENT_SPEC   # shared with berth.engine.containers
-    with engine("_ansible").ansible_task(argument_spec, supports_check_mode=True) as task:
-        change, result = engine("containers.task").run_container_task(task.engine, task.params, apply=not task.check_mode)
-        task.exit(change, **result)
+    # the argument spec is shared with berth.engine.containers' items
+    engine("_ansible").run_module("container", engine("containers.argspec").ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

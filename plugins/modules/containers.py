@@ -113,10 +113,7 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        change, results = engine("containers.task").run_containers_task(
-            task.engine, task.params["containers"], task.params["defaults"], apply=not task.check_mode)
-        task.exit(change, containers=results)
+    engine("_ansible").run_module("containers", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

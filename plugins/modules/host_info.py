@@ -153,9 +153,7 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        result = engine("hostinfo").host_info(task.engine, task.params)
-        task.exit(engine("types").Change(False), **result)
+    engine("_ansible").run_module("host_info", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -262,9 +262,7 @@ REQUIRED_IF = [("source", "import", ["import_path"]), ("source", "load", ["load_
 
 
 def main() -> None:
-    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True, required_if=REQUIRED_IF) as task:
-        change, result = engine("image_task").run_image_task(task.engine, task.params, apply=not task.check_mode)
-        task.exit(change, **result)
+    engine("_ansible").run_module("image", ARGUMENT_SPEC, required_if=REQUIRED_IF)
 
 
 if __name__ == "__main__":

@@ -185,9 +185,7 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        change = engine("network.task").run_network_task(task.engine, task.params, apply=not task.check_mode)
-        task.exit(change, network=change.after)
+    engine("_ansible").run_module("network", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

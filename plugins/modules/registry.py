@@ -87,16 +87,7 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True,
-                                         required_if=[("state", "logged_in", ("username", "password"))]) as task:
-        p = task.params
-        reg = task.engine.registry
-        if p["state"] == "logged_in":
-            change = reg.ensure_login(p["registry_url"], p["username"], p["password"], p["reauthorize"],
-                                      p["config_path"], apply=not task.check_mode)
-        else:
-            change = reg.ensure_logout(p["registry_url"], p["config_path"], apply=not task.check_mode)
-        task.exit(change, login_result=change.after)
+    engine("_ansible").run_module("registry", ARGUMENT_SPEC, required_if=[("state", "logged_in", ("username", "password"))])
 
 
 if __name__ == "__main__":

@@ -135,12 +135,7 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    with engine("_ansible").ansible_task(ARGUMENT_SPEC, supports_check_mode=True) as task:
-        p = task.params
-        spec = engine("volumes").VolumeSpec.from_params(p) if p["state"] == "present" else None
-        change = task.engine.volumes.ensure(p["name"], spec, apply=not task.check_mode, recreate=p["recreate"],
-                                            in_use=engine("volumes.usage").volume_users(task.engine))
-        task.exit(change, volume=change.after)
+    engine("_ansible").run_module("volume", ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.berth.engine.plugins.module_utils.containers.params import (
+from ansible_collections.berth.engine.plugins.module_utils.containers.argspec import (
     ARGUMENT_SPEC,
+    validate_item,
+)
+from ansible_collections.berth.engine.plugins.module_utils.containers.params import (
     COMPARED,
     given_options,
     ignored_fields,
@@ -17,7 +20,6 @@ from ansible_collections.berth.engine.plugins.module_utils.containers.spec impor
     PortBinding,
     RestartPolicy,
 )
-from ansible_collections.berth.engine.plugins.module_utils.containers.task import validate_item
 from ansible_collections.berth.engine.plugins.module_utils.errors import InvalidSpec
 
 

@@ -61,7 +61,7 @@ def run(argv: list[str]) -> int | None:
                          "umask": _umask(), "ns": namespaces()}).encode()
     except UnicodeEncodeError:
         return None  # undecodable bytes in argv or the environment: the local path keeps them
-    return _exchange(os.path.join(run_dir, SOCKET_NAME), request)
+    return exchange(os.path.join(run_dir, SOCKET_NAME), request)
 
 
 def _split_globals(argv: list[str]) -> tuple[dict[str, str] | None, list[str]]:
@@ -196,14 +196,16 @@ def _parse(payload: bytes) -> dict[str, object]:
     return obj if isinstance(obj, dict) else {"error": "not an object"}
 
 
-def _exchange(path: str, request: bytes) -> int | None:
+def exchange(path: str, request: bytes, stdio: tuple[int, int, int] = (0, 1, 2)) -> int | None:
+    """Send the request with ``stdio`` and the working folder; the child's exit status, or None
+    when nothing ran (no server, or a refusal)."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     cwd = -1
     try:
         try:
             sock.connect(path)
             cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fds = (0, 1, 2, cwd)
+            fds = (*stdio, cwd)
             frame = _frame(request)
             sent = sock.sendmsg([frame], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
                                            b"".join(fd.to_bytes(4, sys.byteorder, signed=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BerthError, InvalidSpec, NotFound, RuntimeFailure
 from ..types import Change
+from .argspec import validate_items
 from .ensure import EnsureOptions, ensure
 from .params import given_options, ignored_fields, spec_from_params
 
@@ -112,32 +113,15 @@ def _wait_output(engine: Engine, ref: str) -> tuple[int, str]:
     return status, b"".join(chunks)[:OUTPUT_LIMIT].decode("utf-8", "replace")
 
 
-def validate_item(item: Any, index: int) -> dict[str, Any]:
-    """One item of the containers module, checked and completed against the container options."""
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-    from .params import ARGUMENT_SPEC
-
-    if not isinstance(item, dict):
-        raise InvalidSpec(f"containers[{index}]: expected a dict of container options", field="containers")
-    result = ArgumentSpecValidator(ARGUMENT_SPEC).validate(item)
-    if result.error_messages:
-        who = item.get("name") or index
-        raise InvalidSpec(f"containers[{who}]: {'; '.join(result.error_messages)}", field="containers",
-                          value=who)
-    return dict(result.validated_parameters)
-
-
 def run_containers_task(engine: Engine, items: list[Any], defaults: dict[str, Any] | None = None,
                         apply: bool = True) -> tuple[Change, list[dict[str, Any]]]:
-    """Converge every item in order; (one Change for the task, one result per container)."""
-    params = [validate_item({**(defaults or {}), **item} if isinstance(item, dict) else item, i)
-              for i, item in enumerate(items)]
-    names = [p["name"] for p in params]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise InvalidSpec(f"containers: {sorted(dup)[0]!r} is listed more than once", field="containers",
-                          value=sorted(dup)[0])
+    """Validate the items (argspec.validate_items), then converge them."""
+    return converge_containers(engine, validate_items(items, defaults), apply)
+
+
+def converge_containers(engine: Engine, params: list[dict[str, Any]],
+                        apply: bool = True) -> tuple[Change, list[dict[str, Any]]]:
+    """Converge every validated item in order; (one Change for the task, one result per container)."""
     results: list[dict[str, Any]] = []
     changed = False
     before: dict[str, Any] = {}

@@ -6,7 +6,8 @@ four descriptors (the client's stdin, stdout, stderr and working folder): the se
 {"pid": N} once the child runs, then {"exit": code} or {"signal": n} when it has ended. While
 it runs the client may send {"signal": n} (forwarded to the child); a client that goes away
 has its child killed. Anything refused before the fork ({"error": ...}) leaves the client free
-to run the command itself, since nothing was done.
+to run the command itself, since nothing was done. {"op": "task", "task", "params", "apply", ...}
+runs an Ansible module's task the same way (tasks.answer_warm writes its answer on stdout).
 """
 from __future__ import annotations
 
@@ -41,18 +42,21 @@ COMMAND_DEPENDENCIES = (
 
 
 def preload() -> None:
-    """Import the commands the fast path runs (and what they import), so each child starts
-    with them loaded, in pages shared with the server, instead of importing them again."""
+    """Import the commands the fast path runs and the modules' warm tasks (and what they import),
+    so each child starts with them loaded, in pages shared with the server, instead of importing
+    them again."""
     import importlib
 
     from ..cli import fastpath, main
 
     base = __name__.rsplit(".", 2)[0]
     names = {f"cli.{main.COMMAND_MODULES[k]}" for k in fastpath.ALLOWED if k in main.COMMAND_MODULES}
-    for name in (*sorted(names), *COMMAND_DEPENDENCIES):
+    from ..tasks import WARM_MODULES
+
+    for name in (*sorted(names), *COMMAND_DEPENDENCIES, *WARM_MODULES):
         with contextlib.suppress(Exception):
             importlib.import_module(f"{base}.{name}")
-    for name in ("glob", "queue", "unicodedata"):
+    for name in ("glob", "queue", "unicodedata", "pkgutil", "shlex"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 
@@ -113,8 +117,13 @@ def _refusal(server: Any, conn: socket.socket, req: dict[str, Any], fds: list[in
         return "another set of namespaces"
     if len(fds) != 4:
         return f"{len(fds)} descriptors instead of stdin, stdout, stderr and the working folder"
-    if not isinstance(req.get("argv"), list) or not isinstance(req.get("env"), dict):
-        return "argv and env are required"
+    if not isinstance(req.get("env"), dict):
+        return "env is required"
+    if req.get("op") == "task":
+        if not isinstance(req.get("task"), str) or not isinstance(req.get("params"), dict):
+            return "task and params are required"
+    elif not isinstance(req.get("argv"), list):
+        return "argv is required"
     return None
 
 
@@ -228,6 +237,11 @@ def _child(server: Any, conn: socket.socket, req: dict[str, Any], fds: list[int]
 
     time.tzset()  # local times in the client's TZ, as its own interpreter would read it
     _fresh_stdio()
+    if req.get("op") == "task":  # an Ansible module's task (_ansible.py): its answer on stdout
+        _seed_engine_copy(server, [])
+        from ..tasks import answer_warm
+
+        return _flush_stdio(answer_warm(req))
     argv = [str(a) for a in req["argv"]]
     sys.argv = ["berth", *argv]
     _seed_engine_copy(server, argv)

@@ -11,7 +11,7 @@ in run/containers/<id>/exit.json. It leaves after IDLE_SECONDS without any child
 Requests on run/monitor.sock (one CONTROL frame): {"op": "spawn", "cid", "hash", "attach"}
 hands the connection to a new monitor, which answers {"pid"} or {"error", "kind"};
 {"op": "hello"} answers {"hash", "pid"}; {"op": "cli"} runs a berth command in a child
-(clihost.py, the command's fast path).
+(clihost.py, the command's fast path), {"op": "task"} an Ansible module's task.
 """
 from __future__ import annotations
 
@@ -177,7 +177,7 @@ class Server:
         if op == "unkeep":
             self._unkeep(conn, req)
             return
-        if op == "cli":
+        if op in ("cli", "task"):
             clihost.start(self, conn, req, fds)
             return
         for fd in fds:
