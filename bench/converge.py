@@ -4,6 +4,7 @@
 Forms timed, each a whole `ansible-playbook` run against localhost:
 - ping:       the same 20-item loop calling ansible.builtin.ping (the floor: Ansible's own cost
               per item);
+- ping one:   a one-task ping playbook (the floor of the one-task form: Ansible's start-up);
 - berth loop: a 20-item loop of berth.engine.container;
 - berth one:  one berth.engine.containers task with the 20 containers;
 - docker:     a 20-item loop of community.docker.docker_container against a private dockerd
@@ -132,6 +133,7 @@ def main() -> int:
         common = {"image": "bench-busybox:latest", "command": ["sleep", "3600"], "network_mode": "none"}
         plays = {
             "ping": b.playbook("ping", loop_play("ansible.builtin.ping", {}, n)),
+            "ping one": b.playbook("ping1", loop_play("ansible.builtin.ping", {}, 1)),
             "berth loop": b.playbook("loop", loop_play("berth.engine.container", {"name": "bench{{ item }}", **common}, n)),
             "berth one": b.playbook("one", one_task_play(n)),
         }
@@ -152,7 +154,7 @@ def main() -> int:
         b.run(plays["ping"])  # warm: Ansible's caches, berth's bytecode cache and monitor server
         first: dict[str, float] = {}
         for name in plays:
-            if name == "ping":
+            if name.startswith("ping"):
                 continue
             first[name] = b.run(plays[name], expect_changed=True)
             b.run(plays[name], expect_changed=False)
@@ -161,7 +163,7 @@ def main() -> int:
         times: dict[str, list[float]] = {k: [] for k in plays}
         for _ in range(args.rounds):
             for name, play in plays.items():
-                times[name].append(b.run(play, expect_changed=False if name != "ping" else None))
+                times[name].append(b.run(play, expect_changed=None if name.startswith("ping") else False))
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"converge {n} containers (busybox sleep 3600, network none), {args.rounds} interleaved rounds, "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
@@ -177,6 +179,8 @@ def main() -> int:
             ref, label = 10.0, "docker loop measured earlier (issue 4: 10.0 s)"
         ratio = med["berth one"] / ref
         print(f"berth one-task / {label} = {ratio:.3f} (target < 0.1: {'met' if ratio < 0.1 else 'not met'})")
+        print(f"one-task ping playbook (Ansible's fixed cost) / {label} = {med['ping one'] / ref:.3f}; "
+              f"berth one-task above it: {med['berth one'] - med['ping one']:.2f} s")
         for name in ("berth loop", "docker"):
             if name in cleanup:
                 b.run(cleanup[name])
