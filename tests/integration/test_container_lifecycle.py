@@ -56,6 +56,14 @@ def test_command_not_found_and_not_invokable(cengine):
     cp = run_cli(cengine, "run", "--rm", "busybox", "/etc")
     assert cp.returncode == 126
     assert out(run_cli(cengine, "ps", "-aq")) == ""
+    # detached too: a --rm container whose start failed is removed, as docker removes it
+    cp = run_cli(cengine, "run", "-d", "--rm", "--name", "nevergone", "busybox", "nosuchcmd")
+    assert cp.returncode == 127 and b"nosuchcmd" in cp.stderr
+    assert out(run_cli(cengine, "ps", "-aq")) == ""
+    cp = run_cli(cengine, "run", "-d", "--name", "kept", "busybox", "nosuchcmd")
+    assert cp.returncode == 127
+    assert out(run_cli(cengine, "ps", "-a", "--format", "{{.Names}} {{.State}}")) == "kept created\n"
+    run_cli(cengine, "rm", "kept")
     cp = run_cli(cengine, "run", "--rm", "--memory", "1m", "busybox", "true")
     assert cp.returncode == 125 and b"Minimum memory limit allowed is 6MB" in cp.stderr
 

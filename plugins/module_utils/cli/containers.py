@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import BerthError, InvalidSpec, NotFound
@@ -238,18 +239,25 @@ def _create(ctx: Context, args: argparse.Namespace) -> Any:
     return svc.create(spec)
 
 
-def _start_attached(ctx: Context, rec: Any, interactive: bool, detach_keys: str) -> int:
-    """Launch with the attach already in place (nothing printed is missed), as docker does."""
-    svc = ctx.engine.containers
-    ctx.flush()
-    stdin = _binary(ctx.stdin) if interactive else None
+@contextlib.contextmanager
+def _discard_on_failure(svc: Any, rec: Any) -> Iterator[None]:
+    """A --rm container whose start failed is removed, as docker removes it."""
     try:
-        code = svc.start_attached(rec.id, stdin, _binary(ctx.stdout), _binary(ctx.stderr), detach_keys)
+        yield
     except BaseException:
         if rec.spec.auto_remove:
             with contextlib.suppress(BerthError):
                 svc.remove(rec.id, force=True, volumes=True)
         raise
+
+
+def _start_attached(ctx: Context, rec: Any, interactive: bool, detach_keys: str) -> int:
+    """Launch with the attach already in place (nothing printed is missed), as docker does."""
+    svc = ctx.engine.containers
+    ctx.flush()
+    stdin = _binary(ctx.stdin) if interactive else None
+    with _discard_on_failure(svc, rec):
+        code = svc.start_attached(rec.id, stdin, _binary(ctx.stdout), _binary(ctx.stderr), detach_keys)
     if code is None:
         return 0
     if rec.spec.auto_remove:
@@ -264,7 +272,8 @@ def _start_attached(ctx: Context, rec: Any, interactive: bool, detach_keys: str)
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     rec = _create(ctx, args)
     if args.detach:
-        ctx.engine.containers.start(rec.id)
+        with _discard_on_failure(ctx.engine.containers, rec):
+            ctx.engine.containers.start(rec.id)
         ctx.out(rec.id)
         return 0
     return _start_attached(ctx, rec, args.interactive, args.detach_keys)
