@@ -76,7 +76,13 @@ def release_berth_root(root: str, run: str) -> None:
                     "from ansible_collections.berth.engine.plugins.module_utils.network.cleanup import release_all;"
                     "p = Paths.from_env(sys.argv[1], sys.argv[2]); stop_all(p); release_all(p)",
                     root, run], capture_output=True)
-    subprocess.run(["umount", "-R", "-l", root], capture_output=True)
+    # Containers stopped that way keep their rootfs mounted (their monitor's exit command
+    # unmounts it): unmount everything below the root, as the tests' teardown does.
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.conftest import unmount_below
+
+    unmount_below(root)
 
 
 def docker_with_busybox(docker_host: str | None, start: bool, work: Path,
