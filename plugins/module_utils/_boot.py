@@ -12,7 +12,8 @@ The module's action plugin (plugin_utils/engine_action.py) passes the controller
 in ``BERTH_ENGINE``. When that copy is missing, the module answers ``berth_engine_missing``
 before touching anything; the action plugin then uploads the engine as a zip and runs the
 module again with ``BERTH_ENGINE_ARCHIVE`` naming it, and this file unpacks it, checking that
-the files hash to the name they are installed under. Without ``BERTH_ENGINE`` (a checkout,
+the files hash to the name they are installed under (in check mode, with
+``BERTH_ENGINE_TRANSIENT=1``, into the archive's temporary folder instead of the root). Without ``BERTH_ENGINE`` (a checkout,
 ``ansible-test``, the controller), the engine is imported from beside this file.
 """
 from __future__ import annotations
@@ -72,6 +73,11 @@ def _ensure_loaded() -> None:
                         "msg": f"berth's engine {digest} is not installed on this host yet"})
         import zipfile
 
+        if os.environ.get("BERTH_ENGINE_TRANSIENT") == "1":
+            # check mode on a host without this engine: unpack beside the archive (the task's
+            # temporary folder, removed after it), so that the task leaves nothing behind
+            copies = os.path.join(os.path.dirname(os.path.abspath(archive)), "engine")
+            base = os.path.join(copies, digest)
         try:
             install_archive(archive, copies, digest)
         except (OSError, ValueError, zipfile.BadZipFile) as exc:

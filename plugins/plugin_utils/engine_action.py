@@ -5,8 +5,9 @@ managed host in ``BERTH_ROOT/engine/<hash>`` (see _boot.py for why). This plugin
 module with ``BERTH_ENGINE=<hash of the controller's engine>``. On the first task on a host
 (or after an upgrade) the module answers ``berth_engine_missing`` without doing anything;
 the plugin then uploads the engine as a zip into the task's remote temporary folder and runs
-the module once more with ``BERTH_ENGINE_ARCHIVE`` naming it. Every later task runs with one
-round trip and a payload the size of ``ansible.builtin.ping``'s.
+the module once more with ``BERTH_ENGINE_ARCHIVE`` naming it (and, in check mode,
+``BERTH_ENGINE_TRANSIENT=1``: the engine is unpacked in that folder and installed nowhere).
+Every later task runs with one round trip and a payload the size of ``ansible.builtin.ping``'s.
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ class EngineAction(ActionBase):
             answer = self._run_module(env, task_vars, wrap_async)
             if answer.get("berth_engine_missing"):
                 env["BERTH_ENGINE_ARCHIVE"] = self._upload(engine_archive(digest, sources))
+                if self._task.check_mode:  # touch nothing: the engine runs from the task's folder
+                    env["BERTH_ENGINE_TRANSIENT"] = "1"
                 answer = self._run_module(env, task_vars, wrap_async)
         finally:
             if not wrap_async:  # the async wrapper removes its folder when the job ends

@@ -94,3 +94,25 @@ def test_first_task_installs_the_engine_once(paths, tmp_path, monkeypatch):
             break
         time.sleep(0.1)
     assert not list(remote.glob("**/berth-engine-*.zip"))
+
+
+@pytest.mark.root
+def test_check_mode_on_a_fresh_host_leaves_nothing(paths, tmp_path):
+    """In check mode the engine runs from the task's temporary folder: no root, no copy."""
+    play = tmp_path / "check.yml"
+    play.write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - berth.engine.volume: {{name: "check-{os.getpid()}"}}
+      register: vol
+    - berth.engine.host_info: {{volumes: true}}
+      register: facts
+    - ansible.builtin.assert:
+        that: [vol.changed, "facts.volumes | length == 0"]
+""")
+    proc = run_playbook(paths, play, {}, "--check")
+    assert_ok(proc)
+    assert not paths.root.exists()
+    remote = Path(paths.run) / "ansible-remote"
+    assert not [p for p in remote.glob("**/*") if p.is_file()] if remote.exists() else True
