@@ -31,6 +31,8 @@ def run_module(name: str, argument_spec: dict[str, Any], supports_check_mode: bo
     except Exception as exc:  # noqa: BLE001 - reported as the module's failure
         module.fail_json(**error_answer(exc))
     answer = _run_warm(name, params, apply) if name in WARM else None
+    if answer is None and name in WARM and _stale_server_replaced():
+        answer = _run_warm(name, params, apply)  # this task and the next ones warm again
     if answer is None:
         try:
             from .engine import Engine
@@ -49,6 +51,28 @@ def run_module(name: str, argument_spec: dict[str, Any], supports_check_mode: bo
                        "after": change.after if change.after is not None else {}}
     out.update(result)
     module.exit_json(**out)
+
+
+def _stale_server_replaced() -> bool:
+    """After an upgrade the host's server still runs the old engine until a container operation
+    replaces it: replace it now (once), so that the tasks that follow run warm again."""
+    from . import _boot
+
+    if _boot.LOADED is None or os.environ.get("BERTH_NO_FASTPATH", "") not in ("", "0"):
+        return False
+    paths = Paths.from_env()
+    if os.path.dirname(_boot.LOADED[1]) != str(paths.engine_copies):
+        return False  # a check run from the task's folder (BERTH_ENGINE_TRANSIENT): start nothing
+    from .cli.fastpath import SOCKET_NAME
+
+    if not os.path.exists(paths.run / SOCKET_NAME):
+        return False  # no server at all: a host without containers does not get one from a task
+    try:
+        from .engine import Engine
+
+        return Engine(paths).runtime.replace_stale_server()
+    except Exception:  # noqa: BLE001 - the task then runs here, as it would have anyway
+        return False
 
 
 def _run_warm(name: str, params: dict[str, Any], apply: bool) -> dict[str, Any] | None:

@@ -2,7 +2,9 @@
 same answers as in the module's own process, and only when the server runs the same engine."""
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 
 import pytest
 from ansible_collections.berth.engine.plugins.module_utils import _ansible, _boot
@@ -69,3 +71,47 @@ def test_no_warm_run_for_another_engine_or_when_disabled(warm, monkeypatch):
     monkeypatch.delenv("BERTH_NO_FASTPATH")
     assert _ansible._run_warm("volume", _volume(name), apply=True) is None
     assert name not in [v["Name"] for v in warm.volumes.list()]
+
+
+def test_a_stale_server_is_replaced_once_then_tasks_run_warm(engine, monkeypatch):
+    """After an upgrade the host's server runs the old engine: the first task replaces it."""
+    from ansible_collections.berth.engine.plugins.module_utils.runtime import protocol
+
+    monkeypatch.delenv("BERTH_NO_FASTPATH", raising=False)
+    digest, base = install.ensure_engine_copy(engine.paths)
+    old = "f" * _boot.HASH_LEN
+    with monkeypatch.context() as m:   # a server that says it runs another engine version
+        m.setattr(install, "ensure_engine_copy", lambda paths: (old, base))
+        install.start_server(engine.paths)
+    sock = str(engine.paths.run / "monitor.sock")
+    hello = protocol.request(sock, {"op": "hello"})
+    assert hello["hash"] == old
+    monkeypatch.setattr(_boot, "LOADED", (digest, str(base)))
+    name = f"upgradevol{os.getpid()}"
+    assert _ansible._run_warm("volume", _volume(name), apply=True) is None   # refused: nothing ran
+    assert _ansible._stale_server_replaced() is True
+    assert protocol.request(sock, {"op": "hello"})["hash"] == digest
+    answer = _ansible._run_warm("volume", _volume(name), apply=True)
+    assert answer is not None and answer["changed"] is True
+    assert _ansible._stale_server_replaced() is False   # current now: nothing more to do
+    assert _ansible._run_warm("volume", _volume(name, state="absent"), apply=True)["changed"] is True
+    # the replaced server, with no containers of its own, leaves by itself (this process
+    # started it, so it stays a zombie until reaped here)
+    for _ in range(200):
+        if _ended(hello["pid"]):
+            break
+        time.sleep(0.05)
+    assert _ended(hello["pid"])
+
+
+def _ended(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    if state in ("Z", "X"):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return True
+    return False

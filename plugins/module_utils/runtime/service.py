@@ -199,9 +199,7 @@ class Runtime:
                 if attempt < 2 and (reply.get("error") == "stale"
                                     or str(reply.get("error", "")).startswith("unknown request")):
                     s.close()
-                    with fsutil.locked(self.paths.lock("monitor-server")):
-                        if not self._server_current(digest):
-                            install.start_server(self.paths)
+                    self._start_current_server(digest)
                     continue
                 if "error" in reply:
                     self._raise(reply)
@@ -211,6 +209,29 @@ class Runtime:
                 s.close()
                 raise
         raise RuntimeFailure("could not reach a monitor server")
+
+    def _start_current_server(self, digest: str) -> None:
+        from . import install
+
+        with fsutil.locked(self.paths.lock("monitor-server")):
+            if not self._server_current(digest):
+                install.start_server(self.paths)
+
+    def replace_stale_server(self) -> bool:
+        """When the running monitor server is of another engine version, start one of this
+        version (as the next container operation would) and say so; False when none runs or it
+        is current already."""
+        from . import install
+
+        digest, _base = install.ensure_engine_copy(self.paths)
+        try:
+            reply = proto.request(str(self.paths.run / SERVER_SOCKET), {"op": "hello"}, timeout=5)
+        except OSError:
+            return False
+        if not reply or reply.get("hash") == digest:
+            return False
+        self._start_current_server(digest)
+        return True
 
     def _server_current(self, digest: str) -> bool:
         try:
