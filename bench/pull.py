@@ -41,8 +41,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
+from ansible_collections.berth.engine.plugins.module_utils.store.snapshots import spread_subdirs  # noqa: E402
+
 from bench.run import Dockerd  # noqa: E402
-from plugins.module_utils.store.snapshots import spread_subdirs  # noqa: E402
 from tests.fixtures.registry import RegistryServer  # noqa: E402
 
 CACHE = Path("/var/tmp/berth-bench-pull")

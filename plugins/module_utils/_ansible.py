@@ -43,8 +43,7 @@ def run_module(name: str, argument_spec: dict[str, Any], supports_check_mode: bo
     elif "error" in answer:
         module.fail_json(**answer["error"])
     else:
-        change = Change(answer["changed"], answer["before"], answer["after"], tuple(answer["actions"]))
-        result = answer["result"]
+        change, result = Change.from_dict(answer), answer["result"]
     out: dict[str, Any] = {"changed": change.changed, "actions": list(change.actions)}
     if getattr(module, "_diff", False):
         out["diff"] = {"before": change.before if change.before is not None else {},
@@ -57,15 +56,14 @@ def _stale_server_replaced() -> bool:
     """After an upgrade the host's server still runs the old engine until a container operation
     replaces it: replace it now (once), so that the tasks that follow run warm again."""
     from . import _boot
+    from .cli import fastpath
 
-    if _boot.LOADED is None or os.environ.get("BERTH_NO_FASTPATH", "") not in ("", "0"):
+    if _boot.LOADED is None or fastpath.disabled():
         return False
     paths = Paths.from_env()
     if os.path.dirname(_boot.LOADED[1]) != str(paths.engine_copies):
         return False  # a check run from the task's folder (BERTH_ENGINE_TRANSIENT): start nothing
-    from .cli.fastpath import SOCKET_NAME
-
-    if not os.path.exists(paths.run / SOCKET_NAME):
+    if not os.path.exists(paths.run / fastpath.SOCKET_NAME):
         return False  # no server at all: a host without containers does not get one from a task
     try:
         from .engine import Engine
@@ -79,27 +77,25 @@ def _run_warm(name: str, params: dict[str, Any], apply: bool) -> dict[str, Any] 
     """The task's answer from a child of the monitor server; None when no server took it (not
     running, another engine version, another namespace): nothing ran then."""
     from . import _boot
+    from .cli import fastpath
 
     if _boot.LOADED is None:
         return None  # a checkout's engine: no hash to match a server with
-    if os.environ.get("BERTH_NO_FASTPATH", "") not in ("", "0"):
+    if fastpath.disabled():
         return None  # as for the berth command: everything in this process
     import json
 
-    from .cli import fastpath
-
     paths = Paths.from_env()
-    mask = os.umask(0o022)
-    os.umask(mask)
     try:
         request = json.dumps({"op": "task", "hash": _boot.LOADED[0], "task": name, "params": params,
-                              "apply": apply, "env": dict(os.environ), "umask": mask,
+                              "apply": apply, "env": dict(os.environ), "umask": fastpath.current_umask(),
                               "ns": fastpath.namespaces()}, default=str).encode()
     except (TypeError, ValueError):
         return None
     out = os.memfd_create("berth-task-answer", os.MFD_CLOEXEC)
-    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    devnull = -1
     try:
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         status = fastpath.exchange(str(paths.run / fastpath.SOCKET_NAME), request, (devnull, out, 2))
         if status is None:
             return None
@@ -109,7 +105,8 @@ def _run_warm(name: str, params: dict[str, Any], apply: bool) -> dict[str, Any] 
             chunks.append(chunk)
     finally:
         os.close(out)
-        os.close(devnull)
+        if devnull >= 0:
+            os.close(devnull)
     try:
         answer = json.loads(b"".join(chunks))
     except ValueError:

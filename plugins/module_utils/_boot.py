@@ -48,10 +48,6 @@ def engine(name: str):  # -> module
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
-class EngineMissing(Exception):
-    pass
-
-
 def _ensure_loaded() -> None:
     global LOADED
     if LOADED is not None:
@@ -88,13 +84,22 @@ def _ensure_loaded() -> None:
     LOADED = (digest, base)
 
 
-def install_archive(archive: str, copies: str, digest: str) -> str:
-    """Unpack an engine zip (paths relative to module_utils) into ``copies/<digest>``, once."""
-    import shutil
-    import tempfile
+def pack(sources: dict[str, bytes]) -> bytes:
+    """The engine's files (paths relative to module_utils) as the zip install_archive takes."""
+    import io
     import zipfile
 
-    base = os.path.join(copies, digest)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for rel in sorted(sources):
+            z.writestr(rel, sources[rel])
+    return buf.getvalue()
+
+
+def install_archive(archive: str, copies: str, digest: str) -> str:
+    """Unpack an engine zip (paths relative to module_utils) into ``copies/<digest>``, once."""
+    import zipfile
+
     with zipfile.ZipFile(archive) as z:
         sources: dict[str, bytes] = {}
         for info in z.infolist():
@@ -105,6 +110,16 @@ def install_archive(archive: str, copies: str, digest: str) -> str:
             sources[info.filename] = z.read(info)
     if tree_hash(sources) != digest:
         raise ValueError(f"the archive's files hash to {tree_hash(sources)}, not {digest}")
+    return place_tree(copies, digest, sources)
+
+
+def place_tree(copies: str, digest: str, sources: dict[str, bytes]) -> str:
+    """``copies/<digest>`` with the engine's files: written in a temporary folder beside it and
+    renamed into place whole, so a copy is there complete or not at all; one already there wins."""
+    import shutil
+    import tempfile
+
+    base = os.path.join(copies, digest)
     os.makedirs(copies, mode=0o755, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{digest}.", dir=copies)
     try:

@@ -105,7 +105,7 @@ def error_answer(exc: BaseException) -> dict[str, Any]:
 
 def answer_warm(req: dict[str, Any]) -> int:
     """In a child of the monitor server: run the task of ``req`` and write its answer, JSON, on
-    stdout: {"changed", "actions", "before", "after", "result"} or {"error": {...}}. Anything
+    stdout: Change.to_dict() and "result", or {"error": {...}}. Anything
     the task itself prints goes to stderr, so the answer stays whole."""
     import json
     import os
@@ -118,8 +118,7 @@ def answer_warm(req: dict[str, Any]) -> int:
     sys.stdout = sys.stderr
     try:
         change, result = TASKS[req["task"]](Engine(Paths.from_env()), req["params"], bool(req.get("apply")))
-        answer: dict[str, Any] = {"changed": change.changed, "actions": list(change.actions),
-                                  "before": change.before, "after": change.after, "result": result}
+        answer: dict[str, Any] = {**change.to_dict(), "result": result}
     except Exception as exc:  # noqa: BLE001 - every failure is the module's to report
         answer = {"error": error_answer(exc)}
     data = json.dumps(answer, default=str).encode()

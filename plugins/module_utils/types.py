@@ -72,3 +72,8 @@ class Change:
     def to_dict(self) -> dict[str, Any]:
         return {"changed": self.changed, "actions": list(self.actions),
                 "diff": {"before": self.before, "after": self.after}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Change:
+        diff = d.get("diff") or {}
+        return cls(bool(d["changed"]), diff.get("before"), diff.get("after"), tuple(d.get("actions") or ()))

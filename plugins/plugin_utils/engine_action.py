@@ -12,12 +12,11 @@ Every later task runs with one round trip and a payload the size of ``ansible.bu
 from __future__ import annotations
 
 import os
-import tempfile
-import zipfile
 from typing import Any
 
 from ansible import constants as C
 from ansible.plugins.action import ActionBase
+from ansible_collections.berth.engine.plugins.module_utils import _boot, fsutil
 from ansible_collections.berth.engine.plugins.module_utils.runtime import install
 
 _archives: dict[str, str] = {}   # engine hash -> zip on the controller, this process
@@ -28,19 +27,9 @@ def engine_archive(digest: str, sources: dict[str, bytes]) -> str:
     path = _archives.get(digest)
     if path and os.path.exists(path):
         return path
-    folder = C.DEFAULT_LOCAL_TMP  # type: ignore[attr-defined]
-    path = os.path.join(folder, f"berth-engine-{digest}.zip")
+    path = os.path.join(C.DEFAULT_LOCAL_TMP, f"berth-engine-{digest}.zip")  # type: ignore[attr-defined]
     if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(prefix=".berth-engine-", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-                for rel in sorted(sources):
-                    z.writestr(rel, sources[rel])
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        fsutil.atomic_write(path, _boot.pack(sources), mode=0o600, durable=False)
     _archives[digest] = path
     return path
 

@@ -11,6 +11,7 @@ from ansible_collections.berth.engine.plugins.module_utils.errors import BuildEr
 
 from tests.fixtures import build as fx
 from tests.fixtures.build import build, leftovers, run_cli, write_context
+from tests.fixtures.build import ok_out as out
 
 busybox_layer, bengine = fx.busybox_layer, fx.bengine  # fixtures
 
@@ -18,11 +19,6 @@ pytestmark = pytest.mark.root
 
 DOCKERFILE = ("FROM busybox\nENV A=1\nCOPY one.txt /one.txt\nCOPY two.txt /two.txt\n"
               "RUN cat /one.txt /two.txt > /both.txt\nCMD [\"cat\", \"/both.txt\"]\n")
-
-
-def out(cp) -> str:
-    assert cp.returncode == 0, cp.stderr.decode()
-    return cp.stdout.decode()
 
 
 def using_cache(lines: list[str]) -> list[int]:

@@ -9,15 +9,11 @@ import pytest
 
 from tests.fixtures import build as fx
 from tests.fixtures.build import leftovers, run_cli, write_context
+from tests.fixtures.build import ok_out as text
 
 busybox_layer, bengine = fx.busybox_layer, fx.bengine  # fixtures
 
 pytestmark = pytest.mark.root
-
-
-def text(cp) -> str:
-    assert cp.returncode == 0, cp.stderr.decode()
-    return cp.stdout.decode()
 
 
 def test_build_output_and_quiet(bengine, tmp_path):

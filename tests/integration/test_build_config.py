@@ -12,15 +12,11 @@ from ansible_collections.berth.engine.plugins.module_utils.errors import BuildEr
 
 from tests.fixtures import build as fx
 from tests.fixtures.build import build, run_cli, write_context
+from tests.fixtures.build import ok_out as out
 
 busybox_layer, bengine = fx.busybox_layer, fx.bengine  # fixtures
 
 pytestmark = pytest.mark.root
-
-
-def out(cp) -> str:
-    assert cp.returncode == 0, cp.stderr.decode()
-    return cp.stdout.decode()
 
 
 def test_config_instructions_reach_run_and_the_image(bengine, tmp_path):

@@ -11,15 +11,11 @@ import pytest
 
 from tests.fixtures import build as fx
 from tests.fixtures.build import build, leftovers, run_cli, write_context
+from tests.fixtures.build import ok_out as out
 
 busybox_layer, bengine = fx.busybox_layer, fx.bengine  # fixtures
 
 pytestmark = pytest.mark.root
-
-
-def out(cp) -> str:
-    assert cp.returncode == 0, cp.stderr.decode()
-    return cp.stdout.decode()
 
 
 def test_node_style_hello_world(bengine, tmp_path):

@@ -1,20 +1,9 @@
 """module_utils/_boot.py: the engine's version hash and its installation from an archive."""
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 from ansible_collections.berth.engine.plugins.module_utils import _boot
 from ansible_collections.berth.engine.plugins.module_utils.runtime import install
-
-
-def _zip(sources: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for rel, data in sources.items():
-            z.writestr(rel, data)
-    return buf.getvalue()
 
 
 def test_tree_hash_follows_names_and_contents():
@@ -28,7 +17,7 @@ def test_tree_hash_follows_names_and_contents():
 def test_install_archive_installs_the_engine_once(tmp_path):
     digest, sources = install.engine_hash()
     archive = tmp_path / "engine.zip"
-    archive.write_bytes(_zip(sources))
+    archive.write_bytes(_boot.pack(sources))
     base = _boot.install_archive(str(archive), str(tmp_path / "engine"), digest)
     pkg = tmp_path / "engine" / digest / _boot.PACKAGE_PATH
     assert (tmp_path / "engine" / digest / ".complete").exists()
@@ -43,7 +32,7 @@ def test_install_archive_refuses_files_that_do_not_hash_to_the_name(tmp_path):
     digest, sources = install.engine_hash()
     tampered = dict(sources, **{"engine.py": sources["engine.py"] + b"\nimport os\n"})
     archive = tmp_path / "engine.zip"
-    archive.write_bytes(_zip(tampered))
+    archive.write_bytes(_boot.pack(tampered))
     with pytest.raises(ValueError, match=f"not {digest}"):
         _boot.install_archive(str(archive), str(tmp_path / "engine"), digest)
     assert not (tmp_path / "engine").exists() or not list((tmp_path / "engine").iterdir())
@@ -52,7 +41,7 @@ def test_install_archive_refuses_files_that_do_not_hash_to_the_name(tmp_path):
 @pytest.mark.parametrize("name", ["../escape.py", "/abs.py", "pkg/../../x.py", "data.txt", "a/.hidden.py"])
 def test_install_archive_refuses_unexpected_names(tmp_path, name):
     archive = tmp_path / "engine.zip"
-    archive.write_bytes(_zip({name: b"x = 1\n"}))
+    archive.write_bytes(_boot.pack({name: b"x = 1\n"}))
     with pytest.raises(ValueError, match="unexpected file"):
         _boot.install_archive(str(archive), str(tmp_path / "engine"), _boot.tree_hash({name: b"x = 1\n"}))
     assert not (tmp_path / "engine").exists()
@@ -65,7 +54,7 @@ def test_engine_copy_is_the_copy_a_module_installs(tmp_path, monkeypatch):
     paths = Paths(tmp_path / "root", tmp_path / "run")
     digest, sources = install.engine_hash()
     archive = tmp_path / "engine.zip"
-    archive.write_bytes(_zip(sources))
+    archive.write_bytes(_boot.pack(sources))
     base = _boot.install_archive(str(archive), str(paths.engine_copies), digest)
     monkeypatch.setattr(install, "_copies", {})
     assert install.ensure_engine_copy(paths) == (digest, paths.engine_copies / digest)

@@ -47,7 +47,7 @@ _ESCAPES = {i: f"\\u{i:04x}" for i in range(32)} | {ord("\\"): "\\\\", ord('"'):
 def run(argv: list[str]) -> int | None:
     """The command's exit status when the server ran it; None: run it here."""
     env = os.environ
-    if env.get("BERTH_NO_FASTPATH", "") not in ("", "0"):
+    if disabled():
         return None
     globals_, rest = _split_globals(argv)
     if globals_ is None or not _allowed(rest):
@@ -58,7 +58,7 @@ def run(argv: list[str]) -> int | None:
         return None
     try:
         request = _json({"op": "cli", "hash": digest, "argv": argv, "env": dict(env),
-                         "umask": _umask(), "ns": namespaces()}).encode()
+                         "umask": current_umask(), "ns": namespaces()}).encode()
     except UnicodeEncodeError:
         return None  # undecodable bytes in argv or the environment: the local path keeps them
     return exchange(os.path.join(run_dir, SOCKET_NAME), request)
@@ -138,7 +138,12 @@ def namespaces() -> dict[str, int]:
     return out
 
 
-def _umask() -> int:
+def disabled() -> bool:
+    """BERTH_NO_FASTPATH=1: everything in the calling process (the command's, a module's)."""
+    return os.environ.get("BERTH_NO_FASTPATH", "") not in ("", "0")
+
+
+def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -237,9 +237,3 @@ class NetworkAttacher:
                 with contextlib.suppress(BerthError, OSError):
                     nets.delete_netns(rec.id)
         return rec.replace(netns=None, networks={}, ports=())
-
-
-def _bundle_hints() -> None:  # pragma: no cover - never called
-    """Monitors import per-container services by name (runtime/monitor.py); these static
-    imports make Ansible's module packer (Ansiballz) ship them with the engine."""
-    from ..network import dns  # noqa: F401

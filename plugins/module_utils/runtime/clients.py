@@ -128,12 +128,9 @@ class ClientsMixin:
             self._flush_client(c)
         if not mask & selectors.EVENT_READ:
             return
-        try:
-            data = c.sock.recv(65536)
-        except BlockingIOError:
+        data = proto.recv_ready(c.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._drop(c)
             return

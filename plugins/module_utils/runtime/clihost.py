@@ -138,12 +138,9 @@ def readable(server: Any, pid: int) -> None:
     run = server.cli.get(pid)
     if run is None:
         return
-    try:
-        data = run.conn.recv(65536)
-    except BlockingIOError:
+    data = proto.recv_ready(run.conn)
+    if data is None:
         return
-    except OSError:
-        data = b""
     if not data:
         # The client died (a forwarded signal would have come first): so does its command.
         _unregister(server, run)

@@ -15,7 +15,6 @@ import os
 import pkgutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from .. import _boot, fsutil
@@ -114,19 +113,7 @@ def _ensure_engine_copy(paths: Paths) -> tuple[str, Path]:
     base = paths.engine_copies / digest
     if (base / ".complete").exists():
         return digest, base
-    fsutil.ensure_dir(paths.engine_copies, 0o755)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=paths.engine_copies))
-    try:
-        _boot.write_tree(str(tmp), sources)
-        os.chmod(tmp, 0o755)
-        try:
-            os.rename(tmp, base)
-        except OSError:
-            if not (base / ".complete").exists():
-                raise
-    finally:
-        if tmp.exists():
-            fsutil.remove_tree(tmp)
+    _boot.place_tree(str(paths.engine_copies), digest, sources)
     return digest, base
 
 

@@ -110,6 +110,17 @@ def bind(sock: socket.socket, path: str | os.PathLike[str]) -> None:
         sock.bind(p)
 
 
+def recv_ready(sock: socket.socket) -> bytes | None:
+    """What a non-blocking socket holds: None when nothing yet, b"" when the peer left (or the
+    connection failed), else the bytes."""
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 def request(path: str, obj: dict[str, Any], timeout: float | None = 30.0) -> dict[str, Any] | None:
     """Connect, send one CONTROL request, return the first CONTROL reply (None: no reply)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
